@@ -1,0 +1,40 @@
+//! The application state every layer receives: configuration, database and
+//! what is compiled once from the configuration.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use regex::Regex;
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub username_regex: Regex,
+    pub username_blacklist: Vec<Regex>,
+    pub metrics: Metrics,
+}
+
+impl App {
+    /// Opens the database (migrating it) and compiles the rules.
+    pub fn new(config: Config) -> Result<App, String> {
+        let pool_size = (config.http_workers as u32).clamp(4, 32);
+        let (db, _migration) = Db::open(&config.database, pool_size)?;
+        App::with_db(config, db)
+    }
+
+    pub fn with_db(config: Config, db: Db) -> Result<App, String> {
+        // Both were validated by `Config::from_values`.
+        let username_regex = Regex::new(&config.account_username_regex)
+            .map_err(|e| format!("ACCOUNT_USERNAME_REGEX: {e}"))?;
+        let username_blacklist = config
+            .account_blacklisted_usernames
+            .iter()
+            .map(|p| Regex::new(p).map_err(|e| format!("ACCOUNT_BLACKLISTED_USERNAMES: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default() })
+    }
+
+    pub fn username_policy(&self) -> crate::domain::rules::UsernamePolicy<'_> {
+        crate::domain::rules::UsernamePolicy { regex: &self.username_regex, blacklist: &self.username_blacklist }
+    }
+}

@@ -1,0 +1,192 @@
+//! Per-account lists: `contacts`, `account_types` and their pivot,
+//! `account_actions`, `external_accounts`.
+
+use super::optional;
+use crate::domain::time;
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountType {
+    pub id: i64,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub id: i64,
+    pub account_id: i64,
+    pub key: String,
+    pub code: String,
+}
+
+pub fn types_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<AccountType>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.id, t.\"key\" FROM account_types t JOIN account_account_type p ON p.account_type_id = t.id \
+         WHERE p.account_id = ?1 ORDER BY t.id",
+    )?;
+    let rows = stmt.query_map([account_id], |r| Ok(AccountType { id: r.get(0)?, key: r.get(1)? }))?;
+    rows.collect()
+}
+
+pub fn actions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Action>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([account_id], |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }))?;
+    rows.collect()
+}
+
+pub fn action(conn: &Connection, account_id: i64, action_id: i64) -> rusqlite::Result<Option<Action>> {
+    optional(conn.query_row(
+        "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id = ?1 AND id = ?2",
+        [account_id, action_id],
+        |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }),
+    ))
+}
+
+pub fn insert_action(conn: &Connection, account_id: i64, key: &str, code: &str) -> rusqlite::Result<Action> {
+    let now = time::now_sql();
+    conn.execute(
+        "INSERT INTO account_actions (account_id, \"key\", code, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![account_id, key, code, now],
+    )?;
+    Ok(Action { id: conn.last_insert_rowid(), account_id, key: key.to_string(), code: code.to_string() })
+}
+
+pub fn update_action(conn: &Connection, action_id: i64, key: &str, code: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE account_actions SET \"key\" = ?1, code = ?2, updated_at = ?3 WHERE id = ?4",
+        params![key, code, time::now_sql(), action_id],
+    )?;
+    Ok(())
+}
+
+pub fn delete_action(conn: &Connection, action_id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM account_actions WHERE id = ?1", [action_id])
+}
+
+pub fn all_types(conn: &Connection) -> rusqlite::Result<Vec<AccountType>> {
+    let mut stmt = conn.prepare_cached("SELECT id, \"key\" FROM account_types ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok(AccountType { id: r.get(0)?, key: r.get(1)? }))?;
+    rows.collect()
+}
+
+pub fn type_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<AccountType>> {
+    optional(conn.query_row("SELECT id, \"key\" FROM account_types WHERE id = ?1", [id], |r| {
+        Ok(AccountType { id: r.get(0)?, key: r.get(1)? })
+    }))
+}
+
+pub fn type_key_taken(conn: &Connection, key: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM account_types WHERE \"key\" = ?1 AND id <> ?2)",
+        params![key, except_id.unwrap_or(-1)],
+        |r| r.get(0),
+    )
+}
+
+pub fn insert_type(conn: &Connection, key: &str) -> rusqlite::Result<AccountType> {
+    let now = time::now_sql();
+    conn.execute("INSERT INTO account_types (\"key\", created_at, updated_at) VALUES (?1, ?2, ?2)", params![key, now])?;
+    Ok(AccountType { id: conn.last_insert_rowid(), key: key.to_string() })
+}
+
+pub fn update_type(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE account_types SET \"key\" = ?1, updated_at = ?2 WHERE id = ?3", params![key, time::now_sql(), id])?;
+    Ok(())
+}
+
+pub fn delete_type(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM account_types WHERE id = ?1", [id])
+}
+
+pub fn has_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2)",
+        [account_id, type_id],
+        |r| r.get(0),
+    )
+}
+
+pub fn attach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<()> {
+    let now = time::now_sql();
+    conn.execute(
+        "INSERT INTO account_account_type (account_id, account_type_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        params![account_id, type_id, now],
+    )?;
+    Ok(())
+}
+
+pub fn detach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2", [account_id, type_id])
+}
+
+// --- contacts ---
+
+pub fn contact_ids(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT contact_id FROM contacts WHERE account_id = ?1 ORDER BY contact_id")?;
+    let rows = stmt.query_map([account_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+pub fn is_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM contacts WHERE account_id = ?1 AND contact_id = ?2)",
+        [account_id, contact_id],
+        |r| r.get(0),
+    )
+}
+
+pub fn add_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<()> {
+    let now = time::now_sql();
+    conn.execute(
+        "INSERT INTO contacts (account_id, contact_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        params![account_id, contact_id, now],
+    )?;
+    Ok(())
+}
+
+pub fn remove_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM contacts WHERE account_id = ?1 AND contact_id = ?2", [account_id, contact_id])
+}
+
+// --- external accounts ---
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalAccount {
+    pub id: i64,
+    pub username: String,
+    pub domain: String,
+    pub password: String,
+    pub algorithm: String,
+    pub account_id: Option<i64>,
+}
+
+pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ExternalAccount>> {
+    optional(conn.query_row(
+        "SELECT id, username, domain, password, algorithm, account_id FROM external_accounts WHERE account_id = ?1",
+        [account_id],
+        |r| Ok(ExternalAccount { id: r.get(0)?, username: r.get(1)?, domain: r.get(2)?, password: r.get(3)?, algorithm: r.get(4)?, account_id: r.get(5)? }),
+    ))
+}
+
+/// Attaches the first unused external account; false when none is left.
+pub fn consume_external_account(conn: &Connection, account_id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE external_accounts SET used = 1, account_id = ?1, updated_at = ?2 \
+         WHERE id = (SELECT id FROM external_accounts WHERE used = 0 AND account_id IS NULL ORDER BY id LIMIT 1)",
+        params![account_id, time::now_sql()],
+    )? == 1)
+}
+
+/// Sets (or replaces) the external account attached to an account.
+pub fn attach_external_account(conn: &Connection, account_id: i64, username: &str, domain: &str, password: &str, algorithm: &str) -> rusqlite::Result<()> {
+    let now = time::now_sql();
+    conn.execute("DELETE FROM external_accounts WHERE account_id = ?1", [account_id])?;
+    conn.execute(
+        "INSERT INTO external_accounts (username, domain, \"group\", password, algorithm, used, account_id, created_at, updated_at) \
+         VALUES (?1, ?2, '', ?3, ?4, 1, ?5, ?6, ?6)",
+        params![username, domain, password, algorithm, account_id, now],
+    )?;
+    Ok(())
+}

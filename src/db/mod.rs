@@ -1,0 +1,173 @@
+//! The database layer: connection pool, per-connection settings, the one
+//! write path, and numbered migrations. Every SQL statement of the program
+//! lives under `src/db/`; nothing here knows about HTTP.
+//!
+//! SQLite allows one writer at a time. In-process writers queue on a mutex
+//! and then open `BEGIN IMMEDIATE` transactions, so `database is locked`
+//! never reaches a client; the busy timeout covers the other process
+//! (Flexisip) holding the file briefly.
+
+pub mod accounts;
+pub mod auth;
+pub mod dictionary;
+pub mod maintenance;
+pub mod tokens;
+pub mod web;
+
+use crate::error::{AppError, AppResult};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The whole current schema, applied to a new database.
+pub const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// The schema version this binary writes. Bump it with each entry of `UPGRADES`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `UPGRADES[n]` upgrades a database from version `n + 1` to `n + 2`.
+/// Later schema changes are appended here (and folded into schema.sql).
+const UPGRADES: &[&str] = &[];
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+pub struct Db {
+    pool: Pool,
+    write_lock: Mutex<()>,
+    path: PathBuf,
+}
+
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    Ok(())
+}
+
+/// What `migrate` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Migration {
+    Created,
+    Upgraded { from: i64, to: i64 },
+    UpToDate,
+}
+
+/// Creates or upgrades the schema; refuses a database newer than the binary.
+pub fn migrate(conn: &mut Connection) -> Result<Migration, String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("cannot read the database: {e}"))?;
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "the database has schema version {version}, newer than this flexiapi ({SCHEMA_VERSION}): upgrade flexiapi"
+        ));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(Migration::UpToDate);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| format!("cannot lock the database for migration: {e}"))?;
+    let result = if version == 0 {
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'accounts'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| e.to_string())?;
+        if tables > 0 {
+            return Err("the database already holds an `accounts` table but no flexiapi schema version: \
+                        refusing to touch it (import it into a new file instead)"
+                .to_string());
+        }
+        tx.execute_batch(SCHEMA).map_err(|e| format!("cannot create the schema: {e}"))?;
+        Migration::Created
+    } else {
+        for (index, step) in UPGRADES.iter().enumerate().skip((version - 1) as usize) {
+            tx.execute_batch(step).map_err(|e| format!("upgrade to version {} failed: {e}", index + 2))?;
+        }
+        Migration::Upgraded { from: version, to: SCHEMA_VERSION }
+    };
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| format!("cannot commit the migration: {e}"))?;
+    Ok(result)
+}
+
+impl Db {
+    /// Opens (creating if needed) the file, switches it to WAL, migrates.
+    pub fn open(path: &Path, pool_size: u32) -> Result<(Db, Migration), String> {
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        configure(&mut conn).map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
+        // WAL is stored in the file, so Flexisip's connections inherit it.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| format!("cannot switch {} to WAL: {e}", path.display()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!("{} refused WAL mode (got {mode})", path.display()));
+        }
+        let migration = migrate(&mut conn).map_err(|e| format!("{}: {e}", path.display()))?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(2))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| format!("cannot open a connection pool on {}: {e}", path.display()))?;
+        Ok((Db { pool, write_lock: Mutex::new(()), path: path.to_path_buf() }, migration))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn connection(&self) -> AppResult<r2d2::PooledConnection<SqliteConnectionManager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs read-only queries on a pooled connection.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> AppResult<T> {
+        let conn = self.connection()?;
+        Ok(f(&conn)?)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f`
+    /// returns `Ok` and rolled back otherwise (nothing half-written).
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> AppResult<T>) -> AppResult<T> {
+        let mut conn = self.connection()?;
+        // A poisoned lock only means another writer panicked; the data is
+        // protected by SQLite's transaction, not by the mutex.
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// An online, consistent copy through SQLite's backup API.
+    pub fn backup_to(&self, destination: &Path) -> AppResult<()> {
+        let conn = self.connection()?;
+        conn.backup(rusqlite::MAIN_DB, destination, None)?;
+        Ok(())
+    }
+}
+
+/// Converts "no row" into `None` for single-row lookups.
+pub fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is this error a UNIQUE constraint violation (a race lost to another writer)?
+pub fn is_unique_violation(e: &AppError) -> bool {
+    matches!(e, AppError::Internal(detail) if detail.contains("UNIQUE constraint failed"))
+}

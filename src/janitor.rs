@@ -1,0 +1,54 @@
+//! The periodic cleanups inside `serve`, so no cron job is needed: at start
+//! and then every `INTERVAL`, each run logged.
+
+use crate::app::App;
+use crate::services::maintenance;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const INTERVAL: Duration = Duration::from_secs(3600);
+
+pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let interval = std::env::var("FLEXIAPI_JANITOR_INTERVAL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(INTERVAL);
+    std::thread::Builder::new()
+        .name("janitor".into())
+        .spawn(move || {
+            let mut last: Option<Instant> = None;
+            while !stop.load(Ordering::SeqCst) {
+                if last.is_none_or(|t| t.elapsed() >= interval) {
+                    run_once(&app);
+                    last = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .expect("cannot start the janitor thread")
+}
+
+/// One round of every cleanup; failures are logged, never fatal.
+pub fn run_once(app: &App) {
+    let log = |what: &str, result: Result<String, crate::error::AppError>| match result {
+        Ok(summary) => eprintln!("janitor: {what}: {summary}"),
+        Err(e) => eprintln!("janitor: {what} failed: {e}"),
+    };
+    log("nonces", maintenance::clear_nonces(app, maintenance::NONCE_MINUTES).map(|n| format!("{n} expired nonces deleted")));
+    let minutes = app.config.api_key_expiration_minutes;
+    if minutes > 0 {
+        log("api keys", maintenance::clear_api_keys(app, minutes).map(|n| format!("{n} api keys deleted")));
+    }
+    log("expired state", maintenance::clear_expired_state(app).map(|n| format!("{n} rows deleted")));
+    if let Some(days) = app.config.clear_unconfirmed_days {
+        log(
+            "unconfirmed accounts",
+            maintenance::clear_unconfirmed(app, days, false, true).map(|c| format!("{} accounts deleted", c.deleted)),
+        );
+    }
+    if let Some(days) = app.config.clear_tombstones_days {
+        log("tombstones", maintenance::clear_tombstones(app, days, true).map(|c| format!("{} tombstones deleted", c.deleted)));
+    }
+}

@@ -1,0 +1,154 @@
+//! Authentication: API keys and RFC 7616 DIGEST (MD5 and SHA-256).
+//!
+//! The DIGEST flow never reveals whether an address exists: an unknown
+//! `From` gets the same two challenges (and the same database write) as a
+//! known one, and every failure is the same 401 with fresh challenges.
+
+use crate::app::App;
+use crate::db::{self, accounts::Account, auth::NonceUse};
+use crate::domain::digest::{self, challenge, expected_response};
+use crate::domain::hash::{constant_time_eq, hex_digest, Algorithm};
+use crate::domain::random;
+use crate::domain::sip::SipAddress;
+use crate::domain::time;
+use crate::error::{invalid, AppError, AppResult};
+
+/// A successful authentication, and the challenges to repeat on the
+/// response so the client can go on with the same nonce.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub account: Account,
+    pub challenges: Vec<String>,
+}
+
+/// How often `api_keys.last_used_at` is rewritten: refreshing it on every
+/// request would turn each read into a write.
+const TOUCH_EVERY_SECONDS: i64 = 30;
+
+/// Authenticates an API key (header or cookie).
+pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
+    let unauthenticated = || AppError::Unauthorized { message: "Unauthenticated request".into(), challenges: vec![] };
+    let found = app.db.read(|c| db::auth::api_key_by_value(c, key))?;
+    let Some(api_key) = found else { return Err(unauthenticated()) };
+    if !constant_time_eq(api_key.key.as_bytes(), key.as_bytes()) {
+        return Err(unauthenticated());
+    }
+    let now = time::now_unix();
+    let last_used = time::parse_sql(&api_key.last_used_at).unwrap_or(0);
+    let expiration = app.config.api_key_expiration_minutes;
+    if expiration > 0 && last_used < now - expiration * 60 {
+        return Err(unauthenticated());
+    }
+    if now - last_used >= TOUCH_EVERY_SECONDS {
+        let stamp = time::format_sql(now);
+        app.db.write(|tx| Ok(db::auth::touch_api_key(tx, key, &stamp)?))?;
+    }
+    let account = app.db.read(|c| db::accounts::by_id(c, api_key.account_id))?;
+    account.ok_or_else(unauthenticated)
+}
+
+/// The algorithms offered to an account, SHA-256 first.
+fn offered_algorithms(passwords: &[db::accounts::Password]) -> Vec<Algorithm> {
+    let has = |a: &str| passwords.iter().any(|p| p.algorithm == a);
+    let clear = has("CLRTXT");
+    let mut out = Vec::new();
+    if clear || has("SHA-256") {
+        out.push(Algorithm::Sha256);
+    }
+    if clear || has("MD5") {
+        out.push(Algorithm::Md5);
+    }
+    if out.is_empty() {
+        out = vec![Algorithm::Sha256, Algorithm::Md5];
+    }
+    out
+}
+
+/// Emits a fresh nonce and the challenges for it.
+fn new_challenges(app: &App, account_id: Option<i64>, realm: &str, algorithms: &[Algorithm]) -> AppResult<Vec<String>> {
+    let nonce = random::alphanumeric(random::NONCE_LEN);
+    let opaque = random::alphanumeric(random::NONCE_LEN);
+    app.db.write(|tx| Ok(db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?))?;
+    Ok(algorithms.iter().map(|a| challenge(realm, *a, &nonce, &opaque)).collect())
+}
+
+fn unauthorized(message: &str, challenges: Vec<String>) -> AppError {
+    AppError::Unauthorized { message: message.to_string(), challenges }
+}
+
+/// DIGEST authentication of a request.
+///
+/// `from` is the `From` header, `authorization` the `Authorization` header,
+/// `method` the HTTP method (part of HA2).
+pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, method: &str) -> AppResult<Authenticated> {
+    let Some(from) = from.map(str::trim).filter(|f| !f.is_empty()) else {
+        return Err(invalid("from", "The from field is required."));
+    };
+    let Some(address) = SipAddress::parse_from_header(from) else {
+        return Err(invalid("from", "The from must be a SIP address (sip:user@domain)."));
+    };
+    let account = app.db.read(|c| db::accounts::by_sip(c, &address.username, &address.domain))?;
+    let Some(account) = account else {
+        // Same challenges and the same write as for a real account.
+        let realm = app.config.realm_for(&address.domain);
+        let challenges = new_challenges(app, None, &realm, &[Algorithm::Sha256, Algorithm::Md5])?;
+        return Err(unauthorized("Unauthenticated request", challenges));
+    };
+    let realm = app.config.realm_for(&account.domain);
+    let passwords = app.db.read(|c| db::accounts::passwords(c, account.id))?;
+    let algorithms = offered_algorithms(&passwords);
+    let fresh = |message: &str| -> AppError {
+        match new_challenges(app, Some(account.id), &realm, &algorithms) {
+            Ok(challenges) => unauthorized(message, challenges),
+            Err(e) => e,
+        }
+    };
+
+    let Some(header) = authorization.filter(|h| !h.trim().is_empty()) else {
+        return Err(fresh("Unauthenticated request"));
+    };
+    let Some(params) = digest::parse_authorization(header) else {
+        return Err(fresh("Unauthorized"));
+    };
+    let (Some(nonce), Some(nc_text), Some(cnonce), Some(response), Some(uri)) =
+        (&params.nonce, &params.nc, &params.cnonce, &params.response, &params.uri)
+    else {
+        return Err(fresh("Unauthorized"));
+    };
+    let Some(nc) = digest::parse_nc(nc_text) else { return Err(fresh("Unauthorized")) };
+    let opaque = params.opaque.clone().unwrap_or_default();
+
+    // The nonce count is checked and recorded before anything else, in one
+    // atomic statement: a replay loses the nonce whatever else it carries.
+    let outcome = app.db.write(|tx| Ok(db::auth::use_nonce(tx, account.id, nonce, &opaque, nc)?))?;
+    match outcome {
+        NonceUse::Accepted => {}
+        NonceUse::Replayed => return Err(fresh("Nonce replayed")),
+        NonceUse::Unknown => return Err(fresh("Nonce invalid")),
+    }
+
+    let algorithm = match params.algorithm.as_deref().unwrap_or("MD5") {
+        "MD5" => Algorithm::Md5,
+        "SHA-256" => Algorithm::Sha256,
+        _ => return Err(fresh("Wrong algorithm")),
+    };
+    let username_ok = params.username.as_deref() == Some(address.username.as_str());
+    let realm_ok = params.realm.as_deref() == Some(realm.as_str());
+    let qop_ok = params.qop.as_deref() == Some("auth");
+    if !(username_ok && realm_ok && qop_ok) {
+        return Err(fresh("Unauthorized"));
+    }
+    let ha1 = if let Some(row) = passwords.iter().find(|p| p.algorithm == algorithm.as_str()) {
+        row.password.to_ascii_lowercase()
+    } else if let Some(row) = passwords.iter().find(|p| p.algorithm == "CLRTXT") {
+        hex_digest(algorithm, &format!("{}:{}:{}", account.username, realm, row.password))
+    } else {
+        return Err(fresh("Wrong algorithm"));
+    };
+    let expected = expected_response(algorithm, &ha1, nonce, nc_text, cnonce, "auth", method, uri);
+    if !constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
+        return Err(fresh("Unauthorized"));
+    }
+    let challenges = algorithms.iter().map(|a| challenge(&realm, *a, nonce, &opaque)).collect();
+    Ok(Authenticated { account, challenges })
+}

@@ -1,0 +1,56 @@
+//! Cleanups: shared by the console commands and the server's janitor.
+
+use crate::app::App;
+use crate::db;
+use crate::error::AppResult;
+
+/// QR/auth tokens live this long (minutes).
+pub const AUTH_TOKEN_MINUTES: i64 = 5;
+/// DIGEST nonces are dropped after this long (minutes).
+pub const NONCE_MINUTES: i64 = 60;
+
+/// What a cleanup found, and how many rows went (0 when not applied).
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    pub found: Vec<String>,
+    pub deleted: usize,
+}
+
+/// Accounts older than `days`, unconfirmed unless `and_confirmed`.
+/// Like every command, this sees the default domain only.
+pub fn clear_unconfirmed(app: &App, days: i64, and_confirmed: bool, apply: bool) -> AppResult<Cleanup> {
+    app.db.write(|tx| {
+        let rows = db::maintenance::unconfirmed_accounts(tx, days, and_confirmed, Some(&app.config.sip_domain))?;
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let deleted = if apply { db::maintenance::delete_accounts(tx, &ids)? } else { 0 };
+        Ok(Cleanup { found: rows.into_iter().map(|(_, sip)| sip).collect(), deleted })
+    })
+}
+
+pub fn clear_tombstones(app: &App, days: i64, apply: bool) -> AppResult<Cleanup> {
+    app.db.write(|tx| {
+        let rows = db::maintenance::old_tombstones(tx, days)?;
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let deleted = if apply { db::maintenance::delete_tombstones(tx, &ids)? } else { 0 };
+        Ok(Cleanup { found: rows.into_iter().map(|(_, sip)| sip).collect(), deleted })
+    })
+}
+
+pub fn clear_api_keys(app: &App, minutes: i64) -> AppResult<usize> {
+    app.db.write(|tx| Ok(db::auth::delete_api_keys_unused_for(tx, minutes)?))
+}
+
+pub fn clear_nonces(app: &App, minutes: i64) -> AppResult<usize> {
+    app.db.write(|tx| Ok(db::auth::delete_nonces_older_than(tx, minutes)?))
+}
+
+/// Expired short-lived state: auth tokens, idle sessions, old rate-limit windows.
+pub fn clear_expired_state(app: &App) -> AppResult<usize> {
+    let session_minutes = app.config.session_lifetime_minutes;
+    let day_ago = crate::domain::time::now_unix() - 86_400;
+    app.db.write(|tx| {
+        Ok(db::auth::delete_auth_tokens_older_than(tx, AUTH_TOKEN_MINUTES)?
+            + db::maintenance::delete_sessions_idle_for(tx, session_minutes)?
+            + db::maintenance::delete_stale_rate_limits(tx, day_ago)?)
+    })
+}

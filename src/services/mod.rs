@@ -1,0 +1,37 @@
+//! Use cases shared by the REST API, the portal and the CLI. Rules live
+//! here once; nothing in this layer knows about HTTP.
+
+pub mod accounts;
+pub mod auth;
+pub mod maintenance;
+pub mod seed;
+pub mod spaces;
+
+/// Who is asking, for the rows that record it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// Which accounts a request may see: the SIP domain of its Space, or every
+/// domain (admins with `APP_ADMINS_MANAGE_MULTI_DOMAINS`, super Spaces, CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub domain: String,
+    pub all_domains: bool,
+}
+
+impl Scope {
+    pub fn domain_filter(&self) -> Option<&str> {
+        if self.all_domains {
+            None
+        } else {
+            Some(&self.domain)
+        }
+    }
+
+    pub fn allows(&self, domain: &str) -> bool {
+        self.all_domains || self.domain == domain
+    }
+}
