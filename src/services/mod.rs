@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod hooks;
 pub mod maintenance;
+pub mod ratelimit;
 pub mod seed;
 pub mod spaces;
 
