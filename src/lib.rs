@@ -13,5 +13,6 @@ pub mod error;
 pub mod http;
 pub mod janitor;
 pub mod metrics;
+pub mod notify;
 pub mod provisioning;
 pub mod services;

@@ -3,7 +3,10 @@
 use crate::app::App;
 use crate::db::{self, accounts::NewAccount};
 use crate::error::{invalid, AppError, AppResult};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// PHP's `urlencode` leaves these unescaped.
+const PHP_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 use serde_json::Value;
 
 const SEED_TIME: &str = "2010-01-03 04:30:43";
@@ -93,7 +96,7 @@ pub fn seed(app: &App, json_text: &str) -> AppResult<usize> {
             if let Some(existing) = db::accounts::by_sip(tx, &a.username, &a.domain)? {
                 db::maintenance::delete_accounts(tx, &[existing.id])?;
             }
-            let email = format!("{}@{}", utf8_percent_encode(&a.username, NON_ALPHANUMERIC), a.domain);
+            let email = format!("{}@{}", utf8_percent_encode(&a.username, PHP_URLENCODE), a.domain);
             db::accounts::insert_with_id(
                 tx,
                 a.id,
