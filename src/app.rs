@@ -17,7 +17,8 @@ pub struct App {
 impl App {
     /// Opens the database (migrating it) and compiles the rules.
     pub fn new(config: Config) -> Result<App, String> {
-        let pool_size = (config.http_workers as u32).clamp(4, 32);
+        // Reads are short; a few connections serve many workers.
+        let pool_size = (config.http_workers as u32).clamp(2, 8);
         let (db, _migration) = Db::open(&config.database, pool_size)?;
         App::with_db(config, db)
     }

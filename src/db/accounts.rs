@@ -56,7 +56,8 @@ fn from_row(r: &Row) -> rusqlite::Result<Account> {
 }
 
 fn one(conn: &Connection, condition: &str, params: impl rusqlite::Params) -> rusqlite::Result<Option<Account>> {
-    optional(conn.query_row(&format!("SELECT {COLUMNS} FROM accounts WHERE {condition} LIMIT 1"), params, from_row))
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE {condition} LIMIT 1"))?;
+    optional(stmt.query_row(params, from_row))
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Account>> {
@@ -264,7 +265,9 @@ pub fn page(conn: &Connection, domain: Option<&str>, limit: i64, offset: i64) ->
 }
 
 pub fn count(conn: &Connection, domain: Option<&str>) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM accounts WHERE (?1 IS NULL OR domain = ?1)", params![domain], |r| r.get(0))
+    // Maintained by triggers (schema.sql): one row instead of a scan.
+    conn.prepare_cached("SELECT coalesce(sum(n), 0) FROM account_counts WHERE (?1 IS NULL OR domain = ?1)")?
+        .query_row(params![domain], |r| r.get(0))
 }
 
 /// Portal search and filters. `needle` matches username, email, phone or

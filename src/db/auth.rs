@@ -60,11 +60,8 @@ pub struct ApiKey {
 }
 
 pub fn api_key_by_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<ApiKey>> {
-    optional(conn.query_row(
-        "SELECT account_id, \"key\", last_used_at FROM api_keys WHERE \"key\" = ?1",
-        [key],
-        |r| Ok(ApiKey { account_id: r.get(0)?, key: r.get(1)?, last_used_at: r.get(2)? }),
-    ))
+    let mut stmt = conn.prepare_cached("SELECT account_id, \"key\", last_used_at FROM api_keys WHERE \"key\" = ?1")?;
+    optional(stmt.query_row([key], |r| Ok(ApiKey { account_id: r.get(0)?, key: r.get(1)?, last_used_at: r.get(2)? })))
 }
 
 pub fn api_key_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ApiKey>> {

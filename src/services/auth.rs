@@ -28,8 +28,11 @@ const TOUCH_EVERY_SECONDS: i64 = 30;
 /// Authenticates an API key (header or cookie).
 pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
     let unauthenticated = || AppError::Unauthorized { message: "Unauthenticated request".into(), challenges: vec![] };
-    let found = app.db.read(|c| db::auth::api_key_by_value(c, key))?;
-    let Some(api_key) = found else { return Err(unauthenticated()) };
+    let found = app.db.read(|c| {
+        let Some(api_key) = db::auth::api_key_by_value(c, key)? else { return Ok(None) };
+        Ok(db::accounts::by_id(c, api_key.account_id)?.map(|account| (api_key, account)))
+    })?;
+    let Some((api_key, account)) = found else { return Err(unauthenticated()) };
     if !constant_time_eq(api_key.key.as_bytes(), key.as_bytes()) {
         return Err(unauthenticated());
     }
@@ -43,8 +46,7 @@ pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
         let stamp = time::format_sql(now);
         app.db.write(|tx| Ok(db::auth::touch_api_key(tx, key, &stamp)?))?;
     }
-    let account = app.db.read(|c| db::accounts::by_id(c, api_key.account_id))?;
-    account.ok_or_else(unauthenticated)
+    Ok(account)
 }
 
 /// The algorithms offered to an account, SHA-256 first.

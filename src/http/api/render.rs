@@ -99,8 +99,11 @@ pub fn page(base_url: &str, data: Vec<Value>, current: i64, per_page: i64, total
         "url": if current > 1 { json!(url(current - 1)) } else { Value::Null },
         "label": "&laquo; Previous", "active": false
     })];
-    for n in 1..=last {
-        links.push(json!({"url": url(n), "label": n.to_string(), "active": n == current}));
+    for n in page_window(current, last) {
+        links.push(match n {
+            Some(n) => json!({"url": url(n), "label": n.to_string(), "active": n == current}),
+            None => json!({"url": null, "label": "...", "active": false}),
+        });
     }
     links.push(json!({
         "url": if current < last { json!(url(current + 1)) } else { Value::Null },
@@ -121,4 +124,49 @@ pub fn page(base_url: &str, data: Vec<Value>, current: i64, per_page: i64, total
         "to": to,
         "total": total,
     })
+}
+
+/// Laravel's `UrlWindow` with 3 links on each side of the current page:
+/// every page when there are few, else the first two, a slider around the
+/// current page and the last two, with `None` for the "..." gaps.
+fn page_window(current: i64, last: i64) -> Vec<Option<i64>> {
+    const EACH_SIDE: i64 = 3;
+    let window = EACH_SIDE * 2;
+    let range = |a: i64, b: i64| (a.max(1)..=b.min(last)).map(Some).collect::<Vec<_>>();
+    if last < window + 8 {
+        return range(1, last);
+    }
+    let mut out;
+    if current <= window {
+        out = range(1, window + 2);
+        out.push(None);
+        out.extend(range(last - 1, last));
+    } else if current > last - window {
+        out = range(1, 2);
+        out.push(None);
+        out.extend(range(last - (window + 2) + 1, last));
+    } else {
+        out = range(1, 2);
+        out.push(None);
+        out.extend(range(current - EACH_SIDE, current + EACH_SIDE));
+        out.push(None);
+        out.extend(range(last - 1, last));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_window;
+
+    #[test]
+    fn windows() {
+        assert_eq!(page_window(1, 3), vec![Some(1), Some(2), Some(3)]);
+        let w = page_window(1, 5000);
+        assert_eq!(w.len(), 8 + 1 + 2);
+        assert_eq!(w.last(), Some(&Some(5000)));
+        let w = page_window(100, 5000);
+        assert_eq!(w, vec![Some(1), Some(2), None, Some(97), Some(98), Some(99), Some(100), Some(101), Some(102), Some(103), None, Some(4999), Some(5000)]);
+        assert_eq!(page_window(5000, 5000).len(), 2 + 1 + 8);
+    }
 }
