@@ -613,3 +613,15 @@ fn the_access_log_has_one_line_per_request_without_secrets() {
     assert!(log.lines().any(|l| l.starts_with("GET /api/accounts/me 200 ")), "{log}");
     assert!(!log.contains(&key), "the API key must not be logged");
 }
+
+#[test]
+fn api_requests_are_rate_limited_per_client_when_configured() {
+    let server = Server::start(&[("APP_API_RATE_LIMIT_PER_MINUTE", "5")]);
+    // The harness's start-up ping already used at least one of the five.
+    let statuses: Vec<u16> = (0..8).map(|_| server.get("/api/ping").send().status).collect();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=4).contains(&passed), "{statuses:?}");
+    assert!(statuses[passed..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Outside /api nothing is counted.
+    assert_ne!(server.get("/nowhere").send().status, 429);
+}

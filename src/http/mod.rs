@@ -154,7 +154,10 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
     let method = request.method().to_ascii_uppercase();
 
     let (label, result) = match router::find(&ctx, &method, &segments) {
-        Some(route) => (route.label, (route.run)()),
+        Some(route) => match api_rate_limit(&ctx, raw_path) {
+            Ok(()) => (route.label, (route.run)()),
+            Err(e) => (route.label, Err(e)),
+        },
         None => {
             let allowed: Vec<String> = ["GET", "POST", "PUT", "DELETE", "PATCH"]
                 .iter()
@@ -178,6 +181,16 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
         }
     };
     (label, ctx.finish(response))
+}
+
+/// `APP_API_RATE_LIMIT_PER_MINUTE`: requests per client IP and minute on `/api`.
+fn api_rate_limit(ctx: &Ctx, path: &str) -> Result<(), AppError> {
+    let per_minute = ctx.app.config.api_rate_limit_per_minute;
+    if per_minute <= 0 || !(path == "/api" || path.starts_with("/api/")) {
+        return Ok(());
+    }
+    let limit = crate::services::ratelimit::Limit { max: per_minute, window_seconds: 60 };
+    crate::services::ratelimit::hit(ctx.app, &format!("api:ip:{}", ctx.client_ip()), limit)
 }
 
 /// The one mapping from an error to a response.
