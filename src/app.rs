@@ -12,6 +12,9 @@ pub struct App {
     pub username_regex: Regex,
     pub username_blacklist: Vec<Regex>,
     pub metrics: Metrics,
+    /// `ACCOUNT_PROVISIONING_RC_FILE`, parsed once at start: a broken file
+    /// stops start-up instead of failing every provisioning request.
+    pub rc: Option<crate::provisioning::RcFile>,
 }
 
 impl App {
@@ -32,7 +35,17 @@ impl App {
             .iter()
             .map(|p| Regex::new(p).map_err(|e| format!("ACCOUNT_BLACKLISTED_USERNAMES: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default() })
+        let rc = match &config.account_provisioning_rc_file {
+            Some(path) => Some(crate::provisioning::rc::load(path).map_err(|e| match e {
+                // One line naming the key, the file and the line at fault.
+                crate::provisioning::RcError::Syntax { .. } => {
+                    format!("ACCOUNT_PROVISIONING_RC_FILE: {}: {e}", path.display())
+                }
+                crate::provisioning::RcError::Io { .. } => format!("ACCOUNT_PROVISIONING_RC_FILE: {e}"),
+            })?),
+            None => None,
+        };
+        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default(), rc })
     }
 
     pub fn username_policy(&self) -> crate::domain::rules::UsernamePolicy<'_> {

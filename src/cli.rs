@@ -27,6 +27,8 @@ Commands:
   accounts:seed {file.json}
   digest:clear-api-keys [{minutes}]     (alias: accounts:clear-api-keys)
   digest:clear-nonces {minutes}
+  doctor                                check the installation (config, database, Flexisip, SMTP, OVH, Redis)
+  backup FILE [--force]                 online consistent copy of the database into FILE
 
 Options:
   --config FILE     dotenv configuration (default /etc/flexiapi/flexiapi.env when present)
@@ -77,6 +79,8 @@ fn command_help(command: &str) -> Option<&'static str> {
         "accounts:seed" => "flexiapi accounts:seed {file.json}\n  Seeds liblinphone tester accounts from a JSON file.\n",
         "digest:clear-api-keys" | "accounts:clear-api-keys" => "flexiapi digest:clear-api-keys [{minutes}]\n  Deletes API keys unused for {minutes} (default APP_API_KEY_EXPIRATION_MINUTES).\n",
         "digest:clear-nonces" => "flexiapi digest:clear-nonces {minutes}\n  Deletes DIGEST nonces older than {minutes}.\n",
+        "doctor" => "flexiapi doctor\n  Checks the configuration, the database (opens, schema version, WAL, permissions for\n  the Flexisip user), runs Flexisip's SOCI requests against it, and tries SMTP, OVH,\n  Redis and linphone-daemon when configured. One line per check (OK, WARN, FAIL);\n  exits 1 when a check fails. Never creates nor changes the database.\n",
+        "backup" => "flexiapi backup FILE [--force]\n  Copies the database into FILE through SQLite's online backup API: consistent while\n  the server runs and writes. Refuses an existing FILE unless --force. Prints the path\n  and the size.\n",
         _ => return None,
     })
 }
@@ -272,6 +276,37 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
             println!("{count} expired nonces deleted");
             Ok(())
         }
+        "doctor" => {
+            finish(args)?;
+            let source = match &global.config {
+                Some(path) => path.display().to_string(),
+                None if std::path::Path::new(crate::config::DEFAULT_CONFIG_FILE).exists() => {
+                    crate::config::DEFAULT_CONFIG_FILE.to_string()
+                }
+                None => "configuration (defaults and environment)".to_string(),
+            };
+            let checks = services::doctor::diagnose(load_config(&global).map_err(|e| match e {
+                CliError::Usage(m) | CliError::Failed(m) => m,
+            }), &source);
+            for check in &checks {
+                println!("{check}");
+            }
+            if services::doctor::passed(&checks) {
+                Ok(())
+            } else {
+                let failed = checks.iter().filter(|c| c.level == services::doctor::Level::Fail).count();
+                Err(CliError::Failed(format!("{failed} check(s) failed")))
+            }
+        }
+        "backup" => {
+            let force = args.contains("--force");
+            let file = free(&mut args, "FILE")?;
+            finish(args)?;
+            let config = load_config(&global)?;
+            let (path, size) = backup(&config, std::path::Path::new(&file), force)?;
+            println!("{}: {size} bytes", path.display());
+            Ok(())
+        }
         other => Err(usage(format!("unknown command {other:?}"))),
     }
 }
@@ -285,4 +320,36 @@ fn report(cleanup: &maintenance::Cleanup, apply: bool, what: &str) {
     } else {
         println!("{} {what} to delete (run again with --apply to delete them)", cleanup.found.len());
     }
+}
+
+/// `backup FILE`: copies into a temporary file beside FILE, then renames it,
+/// so FILE is never a half-written database.
+fn backup(config: &Config, file: &std::path::Path, force: bool) -> Result<(PathBuf, u64), CliError> {
+    if !config.database.exists() {
+        return Err(CliError::Failed(format!("{} does not exist", config.database.display())));
+    }
+    if file.exists() && !force {
+        return Err(CliError::Failed(format!("{} exists (use --force to overwrite it)", file.display())));
+    }
+    if file.is_dir() {
+        return Err(CliError::Failed(format!("{} is a directory", file.display())));
+    }
+    let absolute = std::path::absolute(file).map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+    if std::fs::canonicalize(&config.database).ok() == std::fs::canonicalize(&absolute).ok() {
+        return Err(CliError::Failed("the backup file is the database itself".into()));
+    }
+    // A plain connection: the backup never migrates (take one before upgrading).
+    let conn = crate::db::open_existing(&config.database).map_err(CliError::Failed)?;
+    let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = absolute.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let result = crate::db::backup(&conn, &temporary).map_err(|e| CliError::Failed(format!("backup failed: {e}"))).and_then(|()| {
+        std::fs::rename(&temporary, &absolute).map_err(|e| CliError::Failed(format!("cannot write {}: {e}", absolute.display())))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result?;
+    let size = std::fs::metadata(&absolute).map(|m| m.len()).unwrap_or(0);
+    Ok((absolute, size))
 }

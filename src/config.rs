@@ -74,6 +74,9 @@ pub struct Config {
     pub http_timeout_secs: u64,
     /// Requests per minute and client IP on `/api` (0 = unlimited).
     pub api_rate_limit_per_minute: i64,
+    /// `APP_METRICS_REQUIRE_KEY`: `/metrics` needs an admin API key even
+    /// from a loopback client.
+    pub metrics_require_key: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -465,6 +468,7 @@ impl Config {
             http_workers: workers,
             http_timeout_secs: v.integer("APP_HTTP_TIMEOUT_SECONDS", 15, 1, 3600)? as u64,
             api_rate_limit_per_minute: v.integer("APP_API_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000_000)?,
+            metrics_require_key: v.boolean("APP_METRICS_REQUIRE_KEY", false)?,
             sip_domain,
         })
     }

@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod notify;
 pub mod provisioning;
 pub mod services;
+pub mod views;

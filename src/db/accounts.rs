@@ -418,3 +418,44 @@ pub fn creation_buckets(
     })?;
     rows.collect()
 }
+
+// --- one-use confirmation keys (activation, recovery) ---
+
+/// Activates the account and clears its confirmation key, only if the key
+/// is still `key`: of two concurrent uses, one wins. True for the winner.
+pub fn consume_confirmation_key(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE accounts SET activated = 1, confirmation_key = NULL, updated_at = ?1 WHERE id = ?2 AND confirmation_key = ?3",
+        params![time::now_sql(), id, key],
+    )? == 1)
+}
+
+/// The account (of `domain`) whose confirmation key is `key`.
+pub fn by_confirmation_key(conn: &Connection, key: &str, domain: Option<&str>) -> rusqlite::Result<Option<Account>> {
+    match domain {
+        Some(d) => one(conn, "confirmation_key = ?1 AND domain = ?2", [key, d]),
+        None => one(conn, "confirmation_key = ?1", [key]),
+    }
+}
+
+/// Several accounts by id (contacts), ordered by id.
+pub fn by_ids(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Account>> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"))?;
+    for id in ids {
+        if let Some(a) = optional(stmt.query_row([id], from_row))? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// The contacts of an account, ordered by id, in one query.
+pub fn contacts_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Account>> {
+    let columns: String = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {columns} FROM accounts a JOIN contacts c ON c.contact_id = a.id WHERE c.account_id = ?1 ORDER BY a.id"
+    ))?;
+    let rows = stmt.query_map([account_id], from_row)?;
+    rows.collect()
+}

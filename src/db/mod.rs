@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod dictionary;
+pub mod health;
 pub mod maintenance;
 pub mod tokens;
 pub mod web;
@@ -101,6 +102,7 @@ pub fn migrate(conn: &mut Connection) -> Result<Migration, String> {
 impl Db {
     /// Opens (creating if needed) the file, switches it to WAL, migrates.
     pub fn open(path: &Path, pool_size: u32) -> Result<(Db, Migration), String> {
+        create_group_writable(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -153,11 +155,62 @@ impl Db {
         Ok(value)
     }
 
-    /// An online, consistent copy through SQLite's backup API.
+    /// An online, consistent copy through SQLite's backup API. The whole
+    /// copy is one step (one read transaction): with WAL, writers go on
+    /// meanwhile, and a busy server cannot keep restarting a copy made in
+    /// small steps.
     pub fn backup_to(&self, destination: &Path) -> AppResult<()> {
         let conn = self.connection()?;
-        conn.backup(rusqlite::MAIN_DB, destination, None)?;
-        Ok(())
+        Ok(backup(&conn, destination)?)
+    }
+}
+
+/// Copies the main database of `conn` into `destination` in one backup step.
+pub fn backup(conn: &Connection, destination: &Path) -> rusqlite::Result<()> {
+    let mut target = Connection::open(destination)?;
+    let backup = rusqlite::backup::Backup::new(conn, &mut target)?;
+    // step(-1) copies every page at once; Busy/Locked (another process
+    // holding a lock) are retried for up to the busy timeout.
+    let started = std::time::Instant::now();
+    loop {
+        match backup.step(-1)? {
+            rusqlite::backup::StepResult::Done => break,
+            rusqlite::backup::StepResult::More => {}
+            _ if started.elapsed() > BUSY_TIMEOUT => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("the database stayed locked".into()),
+                ))
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    drop(backup);
+    target.close().map_err(|(_, e)| e)
+}
+
+/// Opens an existing database file for reading, without creating or
+/// migrating it (`backup`, `doctor`).
+pub fn open_existing(path: &Path) -> Result<Connection, String> {
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
+    Ok(conn)
+}
+
+/// Creates a missing database file with mode 0666 minus the umask. SQLite
+/// would create it 0644 whatever the umask, and gives the `-wal`/`-shm` files
+/// the database's mode: under the unit's `UMask=0007` the three files are
+/// then 0660, writable by the group Flexisip shares.
+fn create_group_writable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

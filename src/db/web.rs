@@ -98,3 +98,24 @@ pub fn update_session(conn: &Connection, id: &str, account_id: Option<i64>, data
 pub fn delete_session(conn: &Connection, id: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM sessions WHERE id = ?1", [id])
 }
+
+/// Removes sessions idle for longer than `idle_minutes`.
+pub fn delete_idle_sessions(conn: &Connection, idle_minutes: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM sessions WHERE last_activity < ?1", [time::minutes_ago_sql(idle_minutes)])
+}
+
+/// Ends every session of an account (deletion, password change elsewhere).
+pub fn delete_sessions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM sessions WHERE account_id = ?1", [account_id])
+}
+
+/// Unused external accounts (public registration closes at 0 when each
+/// new account consumes one).
+pub fn external_accounts_left(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM external_accounts WHERE used = 0", [], |r| r.get(0))
+}
+
+/// Activated accounts of a domain (the home page counter).
+pub fn activated_count(conn: &Connection, domain: &str) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM accounts WHERE activated = 1 AND domain = ?1", [domain], |r| r.get(0))
+}

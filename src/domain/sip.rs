@@ -24,9 +24,14 @@ impl SipAddress {
     /// `sip:` or `sips:`, parameters after `;` dropped, user part URL-decoded.
     pub fn parse_from_header(header: &str) -> Option<SipAddress> {
         let header = header.trim();
-        let uri = match (header.find('<'), header.rfind('>')) {
-            (Some(start), Some(end)) if start < end => &header[start + 1..end],
-            (None, None) => header,
+        // A quoted display name may itself hold `<` or `>`: look past it.
+        let (quoted_name, rest) = match header.strip_prefix('"') {
+            Some(quoted) => (true, after_quoted_string(quoted)?),
+            None => (false, header),
+        };
+        let uri = match (rest.find('<'), rest.rfind('>')) {
+            (Some(start), Some(end)) if start < end => &rest[start + 1..end],
+            (None, None) if !quoted_name => rest,
             _ => return None,
         };
         let uri = uri.trim();
@@ -51,6 +56,21 @@ impl SipAddress {
     }
 }
 
+/// What follows the closing quote of a quoted-string whose opening quote has
+/// been removed (`\\` escapes the next character); `None` when unterminated.
+fn after_quoted_string(text: &str) -> Option<&str> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(&text[i + 1..]),
+            _ => {}
+        }
+    }
+    None
+}
+
 impl std::fmt::Display for SipAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{}", self.username, self.domain)
@@ -72,6 +92,21 @@ mod tests {
         assert_eq!(SipAddress::parse_from_header("\"Bob\" <sips:bob@example.org:5061>;tag=x"), addr("bob", "example.org"));
         assert_eq!(SipAddress::parse_from_header("<sip:bob@example.org>"), addr("bob", "example.org"));
         for bad in ["", "bob@example.org", "sip:bob", "sip:@x", "sip:bob@", "<sip:bob@x", "sip:%ff@x"] {
+            assert_eq!(SipAddress::parse_from_header(bad), None, "{bad}");
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/from_header.rs`: a `<` inside the quoted
+    /// display name was taken for the start of the URI, refusing a valid header.
+    #[test]
+    fn fuzz_regression_angle_bracket_in_display_name() {
+        assert_eq!(
+            SipAddress::parse_from_header("\"<si6\" <sip:bob2001d@b81060subjectxB>;tag=1"),
+            addr("bob2001d", "b81060subjectxB")
+        );
+        assert_eq!(SipAddress::parse_from_header("\"a<b>\\\"c\" <sips:bob@example.org>"), addr("bob", "example.org"));
+        // A display name still needs the URI in angle brackets, and its quote closed.
+        for bad in ["\"Bob\" sip:bob@example.org", "\"Bob <sip:bob@example.org>"] {
             assert_eq!(SipAddress::parse_from_header(bad), None, "{bad}");
         }
     }

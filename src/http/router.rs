@@ -29,5 +29,8 @@ pub fn decoded(segment: &str) -> String {
 }
 
 pub fn find<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Option<Route<'a>> {
-    super::api::routes(ctx, method, segments)
+    super::ops::routes(ctx, method, segments)
+        .or_else(|| super::api::routes(ctx, method, segments))
+        .or_else(|| super::provisioning::routes(ctx, method, segments))
+        .or_else(|| super::web::routes(ctx, method, segments))
 }

@@ -279,7 +279,9 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
             Ok(id)
         })
         .map_err(unique_race_to_422("username"))?;
-    reload(app, id)
+    let account = reload(app, id)?;
+    super::hooks::account_event(app, super::hooks::AccountEvent::Created, &account);
+    Ok(account)
 }
 
 /// `PUT /api/accounts/{id}`: a full replacement; absent optional fields are
@@ -308,17 +310,26 @@ pub fn update_by_admin(app: &App, scope: &Scope, id: i64, input: &Input) -> AppR
             Ok(())
         })
         .map_err(unique_race_to_422("username"))?;
-    reload(app, id)
+    let account = reload(app, id)?;
+    super::hooks::account_event(app, super::hooks::AccountEvent::Edited, &account);
+    Ok(account)
 }
 
 /// Deletes an account, leaving a tombstone that blocks public reuse.
 pub fn delete(app: &App, account: &Account) -> AppResult<usize> {
-    app.db.write(|tx| Ok(rows::delete_with_tombstone(tx, account)?))
+    let deleted = app.db.write(|tx| Ok(rows::delete_with_tombstone(tx, account)?))?;
+    if deleted > 0 {
+        super::hooks::account_event(app, super::hooks::AccountEvent::Deleted, account);
+    }
+    Ok(deleted)
 }
 
 pub fn set_activated(app: &App, account: &Account, activated: bool) -> AppResult<Account> {
     app.db.write(|tx| Ok(rows::set_activated(tx, account.id, activated)?))?;
-    reload(app, account.id)
+    let reloaded = reload(app, account.id)?;
+    let event = if activated { super::hooks::AccountEvent::Activated } else { super::hooks::AccountEvent::Edited };
+    super::hooks::account_event(app, event, &reloaded);
+    Ok(reloaded)
 }
 
 /// A fresh provisioning token (the previous one stops working).
@@ -393,5 +404,7 @@ pub fn create_admin_account(
         Ok(id)
     })?;
     let api_key = generate_api_key(app, id)?;
-    Ok(CreatedAdmin { account: reload(app, id)?, generated_password, api_key })
+    let account = reload(app, id)?;
+    super::hooks::account_event(app, super::hooks::AccountEvent::Created, &account);
+    Ok(CreatedAdmin { account, generated_password, api_key })
 }

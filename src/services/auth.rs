@@ -44,7 +44,11 @@ pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
     }
     if now - last_used >= TOUCH_EVERY_SECONDS {
         let stamp = time::format_sql(now);
-        app.db.write(|tx| Ok(db::auth::touch_api_key(tx, key, &stamp)?))?;
+        // A bookkeeping write: when the database cannot be written (disk
+        // full, read-only), the read this key authenticates still goes on.
+        if let Err(e) = app.db.write(|tx| Ok(db::auth::touch_api_key(tx, key, &stamp)?)) {
+            eprintln!("warning: cannot record the API key use of account {}: {e}", account.id);
+        }
     }
     Ok(account)
 }
@@ -89,15 +93,18 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     let Some(address) = SipAddress::parse_from_header(from) else {
         return Err(invalid("from", "The from must be a SIP address (sip:user@domain)."));
     };
-    let account = app.db.read(|c| db::accounts::by_sip(c, &address.username, &address.domain))?;
-    let Some(account) = account else {
+    let found = app.db.read(|c| {
+        let Some(account) = db::accounts::by_sip(c, &address.username, &address.domain)? else { return Ok(None) };
+        let passwords = db::accounts::passwords(c, account.id)?;
+        Ok(Some((account, passwords)))
+    })?;
+    let Some((account, passwords)) = found else {
         // Same challenges and the same write as for a real account.
         let realm = app.config.realm_for(&address.domain);
         let challenges = new_challenges(app, None, &realm, &[Algorithm::Sha256, Algorithm::Md5])?;
         return Err(unauthorized("Unauthenticated request", challenges));
     };
     let realm = app.config.realm_for(&account.domain);
-    let passwords = app.db.read(|c| db::accounts::passwords(c, account.id))?;
     let algorithms = offered_algorithms(&passwords);
     let fresh = |message: &str| -> AppError {
         match new_challenges(app, Some(account.id), &realm, &algorithms) {

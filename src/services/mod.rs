@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod doctor;
 pub mod hooks;
 pub mod maintenance;
+pub mod provisioning;
 pub mod ratelimit;
 pub mod seed;
 pub mod spaces;
@@ -37,3 +39,13 @@ impl Scope {
         self.all_domains || self.domain == domain
     }
 }
+pub mod devices;
+pub mod dictionary;
+pub mod messages;
+pub mod notifications;
+pub mod profile;
+pub mod registration;
+pub mod statistics;
+pub mod tokens;
+pub mod web_login;
+pub mod vcard;

@@ -3,6 +3,13 @@
 
 pub mod accounts;
 pub mod render;
+pub mod dictionary;
+pub mod me;
+pub mod messages;
+pub mod public;
+pub mod statistics;
+pub mod tokens;
+pub mod vcard;
 
 use super::router::{route, Route};
 use super::Ctx;
@@ -13,4 +20,12 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Op
         _ => None,
     }
     .or_else(|| accounts::routes(ctx, method, segments))
+    .or_else(|| tokens::routes(ctx, method, segments))
+    .or_else(|| public::routes(ctx, method, segments))
+    .or_else(|| public::admin_routes(ctx, method, segments))
+    .or_else(|| me::routes(ctx, method, segments))
+    .or_else(|| dictionary::routes(ctx, method, segments))
+    .or_else(|| messages::routes(ctx, method, segments))
+    .or_else(|| statistics::routes(ctx, method, segments))
+    .or_else(|| vcard::routes(ctx, method, segments))
 }
