@@ -1,0 +1,431 @@
+//! The admin area: accounts (list, create, show, edit, delete, toggles,
+//! provisioning link), contacts, types and actions of an account, account
+//! types, statistics. State changes are POST/PUT/DELETE forms with CSRF;
+//! GET URLs only show pages (confirmation pages included).
+
+use super::{form_errors, page, redirect, Outcome, Web, WebResult};
+use crate::db::accounts::{Account, Search};
+use crate::domain::rules::Input;
+use crate::error::AppError;
+use crate::http::router::{id, Route};
+use crate::http::Ctx;
+use crate::services::{accounts, dictionary, statistics, web_login};
+use crate::views::{self, admin as v, form::State};
+use serde_json::Value;
+
+pub const PER_PAGE: i64 = 30;
+
+pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
+    let ["admin", rest @ ..] = segments else { return None };
+    match (method, rest) {
+        ("GET", ["accounts"]) => page(ctx, "/admin/accounts", method, |w| index(w, None)),
+        ("POST", ["accounts", "search"]) => page(ctx, "/admin/accounts/search", method, search),
+        ("GET", ["accounts", "create"]) => page(ctx, "/admin/accounts/create", method, create_form),
+        ("POST", ["accounts"]) => page(ctx, "/admin/accounts", method, create),
+        ("DELETE", ["accounts"]) => page(ctx, "/admin/accounts", method, destroy),
+        // Account types, before `{id}`.
+        ("GET", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, types_index),
+        ("GET", ["accounts", "types", "create"]) => page(ctx, "/admin/accounts/types/create", method, |w| type_form(w, None)),
+        ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, type_create),
+        ("GET", ["accounts", "types", t, "edit"]) if id(t).is_some() => {
+            page(ctx, "/admin/accounts/types/{id}/edit", method, move |w| type_form(w, id(t)))
+        }
+        ("PUT", ["accounts", "types", t]) if id(t).is_some() => {
+            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_update(w, num(t)))
+        }
+        ("GET", ["accounts", "types", t, "delete"]) if id(t).is_some() => {
+            page(ctx, "/admin/accounts/types/{id}/delete", method, move |w| type_delete_form(w, num(t)))
+        }
+        ("DELETE", ["accounts", "types", t]) if id(t).is_some() => {
+            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_delete(w, num(t)))
+        }
+        ("GET", ["accounts", n]) | ("GET", ["accounts", n, "show"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/show", method, move |w| show(w, num(n)))
+        }
+        ("GET", ["accounts", needle]) => page(ctx, "/admin/accounts/{search}", method, move |w| index(w, Some(needle))),
+        ("GET", ["accounts", n, "edit"]) if id(n).is_some() => page(ctx, "/admin/accounts/{id}/edit", method, move |w| edit_form(w, num(n))),
+        ("PUT", ["accounts", n]) if id(n).is_some() => page(ctx, "/admin/accounts/{id}", method, move |w| update(w, num(n))),
+        ("GET", ["accounts", n, "delete"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/delete", method, move |w| delete_form(w, num(n)))
+        }
+        ("POST", ["accounts", n, action]) if id(n).is_some() && TOGGLES.contains(action) => {
+            page(ctx, "/admin/accounts/{id}/{toggle}", method, move |w| toggle(w, num(n), action))
+        }
+        // Contacts.
+        ("GET", ["accounts", n, "contacts", "create"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/contacts/create", method, move |w| contact_form(w, num(n)))
+        }
+        ("POST", ["accounts", n, "contacts"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/contacts", method, move |w| contact_add(w, num(n)))
+        }
+        ("DELETE", ["accounts", n, "contacts"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/contacts", method, move |w| contact_remove(w, num(n)))
+        }
+        // Types of an account.
+        ("GET", ["accounts", n, "types", "create"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/types/create", method, move |w| account_type_form(w, num(n)))
+        }
+        ("POST", ["accounts", n, "types"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/types", method, move |w| account_type_add(w, num(n)))
+        }
+        ("DELETE", ["accounts", n, "types", t]) if id(n).is_some() && id(t).is_some() => {
+            page(ctx, "/admin/accounts/{id}/types/{type_id}", method, move |w| account_type_remove(w, num(n), num(t)))
+        }
+        // Actions.
+        ("GET", ["accounts", n, "actions", "create"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions/create", method, move |w| action_form(w, num(n), None))
+        }
+        ("POST", ["accounts", n, "actions"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions", method, move |w| action_save(w, num(n), None))
+        }
+        ("GET", ["accounts", n, "actions", a, "edit"]) if id(n).is_some() && id(a).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions/{action_id}/edit", method, move |w| action_form(w, num(n), id(a)))
+        }
+        ("PUT", ["accounts", n, "actions", a]) if id(n).is_some() && id(a).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions/{action_id}", method, move |w| action_save(w, num(n), id(a)))
+        }
+        ("DELETE", ["accounts", n, "actions", a]) if id(n).is_some() && id(a).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions/{action_id}", method, move |w| action_delete(w, num(n), num(a)))
+        }
+        ("GET", ["statistics"]) => page(ctx, "/admin/statistics", method, |_| redirect("/admin/statistics/day")),
+        ("GET", ["statistics", period]) if statistics::Period::parse(period).is_some() => {
+            page(ctx, "/admin/statistics/{period}", method, move |w| stats(w, period))
+        }
+        _ => None,
+    }
+}
+
+const TOGGLES: [&str; 5] = ["activate", "deactivate", "admin", "unadmin", "provision"];
+
+fn num(segment: &str) -> i64 {
+    id(segment).unwrap_or(0)
+}
+
+/// The account `n` within the admin's scope (404 otherwise).
+fn target(w: &Web, n: i64) -> Result<(Account, Account), Outcome> {
+    let admin = w.admin()?;
+    let account = accounts::find(w.ctx.app, &w.ctx.scope(true), n)?;
+    Ok((admin, account))
+}
+
+fn show_url(id: i64) -> String {
+    format!("/admin/accounts/{id}/show")
+}
+
+// --- list ---
+
+/// Query parameters of the list, kept in the pager's links.
+fn list_query(w: &Web, needle: Option<&str>) -> v::ListQuery {
+    let q = |name: &str| w.ctx.query(name).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let flag = |name: &str| match q(name).as_deref() {
+        Some("1") | Some("yes") | Some("true") => Some(true),
+        Some("0") | Some("no") | Some("false") => Some(false),
+        _ => None,
+    };
+    let sort = q("sort").filter(|s| crate::db::accounts::SORTABLE.contains(&s.as_str())).unwrap_or_else(|| "created_at".into());
+    let descending = q("order").map(|o| o != "asc").unwrap_or(true);
+    let page = q("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| (1..1_000_000).contains(p)).unwrap_or(1);
+    v::ListQuery {
+        search: needle.map(str::to_string).or_else(|| q("search")),
+        activated: flag("activated"),
+        admin: flag("admin"),
+        sort,
+        descending,
+        page,
+    }
+}
+
+fn index(w: &Web, needle: Option<&str>) -> WebResult {
+    w.admin()?;
+    let query = list_query(w, needle);
+    let scope = w.ctx.scope(true);
+    let search = Search {
+        needle: query.search.clone(),
+        domain: scope.domain_filter().map(str::to_string),
+        activated: query.activated,
+        admin: query.admin,
+        order_by: query.sort.clone(),
+        descending: query.descending,
+    };
+    let (rows, total) = w.ctx.app.db.read(|c| crate::db::accounts::search(c, &search, PER_PAGE, (query.page - 1) * PER_PAGE))?;
+    let details = rows.into_iter().map(|a| accounts::load_details(w.ctx.app, a)).collect::<Result<Vec<_>, _>>()?;
+    let mut page = w.page()?;
+    page.wide = true;
+    let body = v::list(&page, &details, total, PER_PAGE, &query);
+    Ok(super::html(views::layout(&page, page.t("Accounts"), body), 200))
+}
+
+fn search(w: &Web) -> WebResult {
+    w.admin()?;
+    let needle = w.form().text("search").unwrap_or_default();
+    if needle.is_empty() {
+        return redirect("/admin/accounts");
+    }
+    let encoded = percent_encoding::utf8_percent_encode(&needle, percent_encoding::NON_ALPHANUMERIC).to_string();
+    redirect(&format!("/admin/accounts?search={encoded}"))
+}
+
+// --- create / edit ---
+
+/// The admin form's fields as the account service expects them.
+fn account_input(w: &Web, existing: Option<&Account>) -> Input {
+    let mut input = w.form().clone();
+    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
+    input.set("algorithm", Value::String(algorithm.into()));
+    // The form has no admin/activated fields: they are toggles on the show page.
+    input.set("admin", Value::Bool(existing.is_some_and(|a| a.admin)));
+    input.set("activated", Value::Null);
+    input
+}
+
+fn form_options(w: &Web) -> v::FormOptions {
+    v::FormOptions { multi_domain: w.ctx.scope(true).all_domains, domain: w.ctx.space_domain().to_string() }
+}
+
+fn create_form(w: &Web) -> WebResult {
+    w.admin()?;
+    let o = form_options(w);
+    Ok(w.render("Create an account", 200, |p| v::account_form(p, None, &o, &State::default()))?)
+}
+
+fn create(w: &Web) -> WebResult {
+    w.admin()?;
+    let input = account_input(w, None);
+    match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
+        Ok(account) => {
+            w.flash("success", "Account created.")?;
+            redirect(&show_url(account.id))
+        }
+        Err(errors) => {
+            let o = form_options(w);
+            Ok(w.render("Create an account", 422, |p| v::account_form(p, None, &o, &State::new(&input, &errors)))?)
+        }
+    }
+}
+
+fn edit_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let o = form_options(w);
+    Ok(w.render("Edit an account", 200, |p| v::account_form(p, Some(&account), &o, &State::default()))?)
+}
+
+fn update(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let input = account_input(w, Some(&account));
+    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input))? {
+        Ok(updated) => {
+            w.flash("success", "Account updated.")?;
+            redirect(&show_url(updated.id))
+        }
+        Err(errors) => {
+            let o = form_options(w);
+            Ok(w.render("Edit an account", 422, |p| v::account_form(p, Some(&account), &o, &State::new(&input, &errors)))?)
+        }
+    }
+}
+
+// --- show, toggles, delete ---
+
+fn show(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let details = accounts::load_details(w.ctx.app, account.clone())?;
+    let contacts = dictionary::contacts(w.ctx.app, account.id)?;
+    let external = w.ctx.app.db.read(|c| crate::db::dictionary::external_account_of(c, account.id))?;
+    let info = v::Show {
+        details: &details,
+        contacts: &contacts,
+        external: external.map(|e| format!("{}@{}", e.username, e.domain)),
+        external_enabled: w.config().account_consume_external_account_on_create,
+        provisioning_url: account.provisioning_token.as_ref().map(|t| w.config().url(&format!("/provisioning/{t}"))),
+    };
+    Ok(w.render(&account.sip(), 200, |p| v::show(p, &info))?)
+}
+
+fn toggle(w: &Web, n: i64, action: &str) -> WebResult {
+    let (admin, account) = target(w, n)?;
+    let app = w.ctx.app;
+    let message = match action {
+        "activate" => accounts::set_activated(app, &account, true).map(|_| "Account activated."),
+        "deactivate" => accounts::set_activated(app, &account, false).map(|_| "Account deactivated."),
+        "admin" => web_login::set_admin(app, &admin, &account, true).map(|_| "Admin role added."),
+        "unadmin" => web_login::set_admin(app, &admin, &account, false).map(|_| "Admin role removed."),
+        "provision" => accounts::renew_provisioning_token(app, &account).map(|_| "Provisioning link renewed; the previous one no longer works."),
+        _ => Err(AppError::not_found()),
+    }?;
+    w.flash("success", message)?;
+    redirect(&show_url(account.id))
+}
+
+fn delete_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    Ok(w.render("Delete an account", 200, |p| v::delete(p, &account))?)
+}
+
+fn destroy(w: &Web) -> WebResult {
+    w.admin()?;
+    let n = w.form().text("account_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let (_, account) = target(w, n)?;
+    accounts::delete(w.ctx.app, &account)?;
+    w.flash("success", format!("Account {} deleted.", account.sip()))?;
+    redirect("/admin/accounts")
+}
+
+// --- contacts ---
+
+fn contact_view(w: &Web, account: &Account, state: &State, status: u16) -> WebResult {
+    Ok(w.render("Add a contact", status, |p| v::contact_form(p, account, state))?)
+}
+
+fn contact_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    contact_view(w, &account, &State::default(), 200)
+}
+
+fn contact_add(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let input = w.form();
+    let sip = input.text("sip").unwrap_or_default();
+    let result = match accounts::find_by_sip(w.ctx.app, &w.ctx.scope(true), &sip) {
+        Ok(contact) => dictionary::add_contact(w.ctx.app, &account, &contact).map_err(|e| match e {
+            AppError::Forbidden(_) => crate::error::invalid("sip", "This account is already a contact (or is the account itself)."),
+            other => other,
+        }),
+        Err(AppError::NotFound(_)) => Err(crate::error::invalid("sip", "The contact SIP address doesn't exist.")),
+        Err(e) => Err(e),
+    };
+    match form_errors(result)? {
+        Ok(()) => {
+            w.flash("success", "Contact added.")?;
+            redirect(&show_url(account.id))
+        }
+        Err(errors) => contact_view(w, &account, &State::new(input, &errors), 422),
+    }
+}
+
+fn contact_remove(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let contact_id = w.form().text("contact_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    dictionary::remove_contact(w.ctx.app, &account, contact_id)?;
+    w.flash("success", "Contact removed.")?;
+    redirect(&show_url(account.id))
+}
+
+// --- types of an account ---
+
+fn account_type_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let attached = accounts::load_details(w.ctx.app, account.clone())?.types;
+    let available: Vec<_> = dictionary::types(w.ctx.app)?.into_iter().filter(|t| !attached.iter().any(|a| a.id == t.id)).collect();
+    Ok(w.render("Add a type", 200, |p| v::account_type_form(p, &account, &available))?)
+}
+
+fn account_type_add(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let type_id = w.form().text("account_type_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    dictionary::attach_type(w.ctx.app, &account, type_id)?;
+    w.flash("success", "Type added.")?;
+    redirect(&show_url(account.id))
+}
+
+fn account_type_remove(w: &Web, n: i64, type_id: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    dictionary::detach_type(w.ctx.app, &account, type_id)?;
+    w.flash("success", "Type removed.")?;
+    redirect(&show_url(account.id))
+}
+
+// --- actions ---
+
+fn action_form(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let action = action_id.map(|a| dictionary::action(w.ctx.app, &account, a)).transpose()?;
+    Ok(w.render("Action", 200, |p| v::action_form(p, &account, action.as_ref(), &State::default()))?)
+}
+
+fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let input = w.form();
+    let existing = action_id.map(|a| dictionary::action(w.ctx.app, &account, a)).transpose()?;
+    let result = match action_id {
+        Some(a) => dictionary::update_action(w.ctx.app, &account, a, input),
+        None => dictionary::create_action(w.ctx.app, &account, input),
+    };
+    match form_errors(result)? {
+        Ok(_) => {
+            w.flash("success", if action_id.is_some() { "Action updated." } else { "Action created." })?;
+            redirect(&show_url(account.id))
+        }
+        Err(errors) => Ok(w.render("Action", 422, |p| v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors)))?),
+    }
+}
+
+fn action_delete(w: &Web, n: i64, action_id: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    dictionary::delete_action(w.ctx.app, &account, action_id)?;
+    w.flash("success", "Action deleted.")?;
+    redirect(&show_url(account.id))
+}
+
+// --- account types ---
+
+fn types_index(w: &Web) -> WebResult {
+    w.admin()?;
+    let list = dictionary::types(w.ctx.app)?;
+    Ok(w.render(w.t("Account types"), 200, |p| v::types(p, &list))?)
+}
+
+fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
+    w.admin()?;
+    let existing = type_id.map(|t| dictionary::type_by_id(w.ctx.app, t)).transpose()?;
+    Ok(w.render(w.t("Account types"), 200, |p| v::type_form(p, existing.as_ref(), &State::default()))?)
+}
+
+fn type_create(w: &Web) -> WebResult {
+    w.admin()?;
+    let input = w.form();
+    match form_errors(dictionary::create_type(w.ctx.app, input))? {
+        Ok(_) => {
+            w.flash("success", "Account type created.")?;
+            redirect("/admin/accounts/types")
+        }
+        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, None, &State::new(input, &errors)))?),
+    }
+}
+
+fn type_update(w: &Web, type_id: i64) -> WebResult {
+    w.admin()?;
+    let existing = dictionary::type_by_id(w.ctx.app, type_id)?;
+    let input = w.form();
+    match form_errors(dictionary::update_type(w.ctx.app, type_id, input))? {
+        Ok(_) => {
+            w.flash("success", "Account type updated.")?;
+            redirect("/admin/accounts/types")
+        }
+        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, Some(&existing), &State::new(input, &errors)))?),
+    }
+}
+
+fn type_delete_form(w: &Web, type_id: i64) -> WebResult {
+    w.admin()?;
+    let existing = dictionary::type_by_id(w.ctx.app, type_id)?;
+    Ok(w.render(w.t("Account types"), 200, |p| v::type_delete(p, &existing))?)
+}
+
+fn type_delete(w: &Web, type_id: i64) -> WebResult {
+    w.admin()?;
+    dictionary::delete_type(w.ctx.app, type_id)?;
+    w.flash("success", "Account type deleted.")?;
+    redirect("/admin/accounts/types")
+}
+
+// --- statistics ---
+
+fn stats(w: &Web, period_name: &str) -> WebResult {
+    w.admin()?;
+    let period = statistics::Period::parse(period_name).ok_or_else(AppError::not_found)?;
+    let buckets = statistics::registrations(w.ctx.app, &w.ctx.scope(true), period)?;
+    let mut page = w.page()?;
+    page.wide = true;
+    let body = views::stats::page(&page, period_name, &buckets);
+    Ok(super::html(views::layout(&page, page.t("Statistics"), body), 200))
+}

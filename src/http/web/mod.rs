@@ -1,0 +1,360 @@
+//! The web portal: server-rendered pages (maud, `crate::views`), embedded
+//! assets, server-side sessions, CSRF on every form. Handlers are thin:
+//! they read the form, call a service, and render a page or redirect.
+//!
+//! Every portal route goes through [`run`], which loads the session, checks
+//! the CSRF token of non-GET requests, maps errors to HTML pages (one
+//! function, [`error_page`]), saves the session and adds the security headers.
+
+pub mod admin;
+pub mod assets;
+pub mod docs;
+pub mod login;
+pub mod panel;
+pub mod qr_login;
+pub mod recovery;
+pub mod register;
+pub mod session;
+
+use super::router::{route, Route};
+use super::{Ctx, HttpResult};
+use crate::db::accounts::Account;
+use crate::domain::rules::Input;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::views::{self, Lang, Page};
+use maud::Markup;
+use rouille::Response;
+use session::Session;
+use std::cell::RefCell;
+
+/// A portal request: the HTTP context, the language, the session.
+pub struct Web<'a> {
+    pub ctx: &'a Ctx<'a>,
+    pub lang: Lang,
+    session: RefCell<Option<Session>>,
+    account: RefCell<Option<Account>>,
+    /// The form, parsed once (POST bodies).
+    form: std::cell::OnceCell<Input>,
+}
+
+impl<'a> Web<'a> {
+    fn new(ctx: &'a Ctx<'a>) -> AppResult<Web<'a>> {
+        let session = session::load(ctx)?;
+        let account = match session.as_ref().and_then(|s| s.account_id) {
+            Some(id) => ctx.app.db.read(|c| crate::db::accounts::by_id(c, id))?,
+            None => None,
+        };
+        // An account moved out of this Space's domain is not logged in here.
+        let account = account.filter(|a| ctx.scope(a.admin).allows(&a.domain));
+        Ok(Web {
+            ctx,
+            lang: Lang::from_accept_language(ctx.header("Accept-Language")),
+            session: RefCell::new(session),
+            account: RefCell::new(account),
+            form: Default::default(),
+        })
+    }
+
+    pub fn config(&self) -> &crate::config::Config {
+        &self.ctx.app.config
+    }
+
+    pub fn t(&self, text: &'static str) -> &'static str {
+        self.lang.t(text)
+    }
+
+    pub fn form(&self) -> &Input {
+        self.form.get_or_init(|| self.ctx.form_input())
+    }
+
+    /// The logged-in account, if any.
+    pub fn account(&self) -> Option<Account> {
+        self.account.borrow().clone()
+    }
+
+    /// The logged-in account, or a redirect to `/login`.
+    pub fn user(&self) -> Result<Account, Response> {
+        self.account().ok_or_else(|| Response::redirect_302("/login"))
+    }
+
+    /// The logged-in admin; a redirect to `/login` for guests, 403 otherwise.
+    pub fn admin(&self) -> Result<Account, Outcome> {
+        match self.account() {
+            None => Err(Outcome::Page(Response::redirect_302("/login"))),
+            Some(a) if a.admin => Ok(a),
+            Some(_) => Err(Outcome::Error(AppError::Forbidden("Unauthorized area".into()))),
+        }
+    }
+
+    /// The session, created when missing (pages with forms need one).
+    fn ensure_session(&self) -> AppResult<()> {
+        if self.session.borrow().is_none() {
+            let created = session::create(self.ctx, None, Default::default())?;
+            *self.session.borrow_mut() = Some(created);
+        }
+        Ok(())
+    }
+
+    pub fn csrf_token(&self) -> AppResult<String> {
+        self.ensure_session()?;
+        Ok(self.session.borrow().as_ref().map(|s| s.csrf.clone()).unwrap_or_default())
+    }
+
+    /// A one-shot message shown on the next page (`success` or `error`).
+    pub fn flash(&self, kind: &str, message: impl Into<String>) -> AppResult<()> {
+        self.set(&format!("flash_{kind}"), serde_json::Value::String(message.into()))
+    }
+
+    fn take_flash(&self, kind: &str) -> Option<String> {
+        self.take(&format!("flash_{kind}")).and_then(|v| v.as_str().map(str::to_string))
+    }
+
+    /// Stores a value in the session.
+    pub fn set(&self, key: &str, value: serde_json::Value) -> AppResult<()> {
+        self.ensure_session()?;
+        if let Some(s) = self.session.borrow_mut().as_mut() {
+            s.data.insert(key.to_string(), value);
+            s.dirty = true;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        self.session.borrow().as_ref().and_then(|s| s.data.get(key).cloned())
+    }
+
+    pub fn take(&self, key: &str) -> Option<serde_json::Value> {
+        let mut slot = self.session.borrow_mut();
+        let s = slot.as_mut()?;
+        let value = s.data.remove(key);
+        if value.is_some() {
+            s.dirty = true;
+        }
+        value
+    }
+
+    /// Logs `account` in with a new session id (the old row is deleted);
+    /// `data` carries over what the new session must remember.
+    pub fn login(&self, account: &Account, data: serde_json::Map<String, serde_json::Value>) -> AppResult<()> {
+        if let Some(old) = self.session.borrow_mut().take() {
+            self.ctx.app.db.write(|tx| Ok(crate::db::web::delete_session(tx, &old.id)?))?;
+        }
+        let created = session::create(self.ctx, Some(account.id), data)?;
+        *self.session.borrow_mut() = Some(created);
+        *self.account.borrow_mut() = Some(account.clone());
+        Ok(())
+    }
+
+    pub fn logout(&self) -> AppResult<()> {
+        if let Some(old) = self.session.borrow_mut().take() {
+            session::destroy(self.ctx, &old)?;
+        }
+        *self.account.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// The page frame for a view.
+    pub fn page(&self) -> AppResult<Page<'_>> {
+        let csrf = self.csrf_token()?;
+        let config = self.config();
+        Ok(Page {
+            lang: self.lang,
+            app_name: &config.app_name,
+            user: self.account().map(|a| (a.sip(), a.admin)),
+            csrf,
+            success: self.take_flash("success"),
+            error: self.take_flash("error"),
+            copyright: &config.instance_copyright,
+            public_registration: public_registration(self.ctx),
+            wide: false,
+        })
+    }
+
+    /// A full HTML page.
+    pub fn render(&self, title: &str, status: u16, body: impl FnOnce(&Page) -> Markup) -> HttpResult {
+        let page = self.page()?;
+        let markup = views::layout(&page, title, body(&page));
+        Ok(html(markup, status))
+    }
+}
+
+/// What a handler may end with besides a page: a redirect or an error.
+pub enum Outcome {
+    Page(Response),
+    Error(AppError),
+}
+
+impl From<AppError> for Outcome {
+    fn from(e: AppError) -> Outcome {
+        Outcome::Error(e)
+    }
+}
+
+impl From<Response> for Outcome {
+    fn from(r: Response) -> Outcome {
+        Outcome::Page(r)
+    }
+}
+
+pub type WebResult = Result<Response, Outcome>;
+
+pub fn html(markup: Markup, status: u16) -> Response {
+    Response::html(markup.into_string()).with_status_code(status)
+}
+
+pub fn redirect(to: &str) -> WebResult {
+    Ok(Response::redirect_302(to.to_string()))
+}
+
+/// A validation failure, kept to redisplay the form; other errors pass.
+pub fn form_errors<T>(result: AppResult<T>) -> Result<Result<T, FieldErrors>, Outcome> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(AppError::Validation(errors)) => Ok(Err(errors)),
+        Err(e) => Err(Outcome::Error(e)),
+    }
+}
+
+/// Public registration is offered (the flag, and an external account left
+/// when each new account consumes one).
+pub fn public_registration(ctx: &Ctx) -> bool {
+    let config = &ctx.app.config;
+    if !config.public_registration || !config.web_panel {
+        return false;
+    }
+    if config.account_consume_external_account_on_create {
+        return ctx.app.db.read(crate::db::web::external_accounts_left).map(|n| n > 0).unwrap_or(false);
+    }
+    true
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn security_headers(response: Response) -> Response {
+    response
+        .with_unique_header("Content-Security-Policy", CSP)
+        .with_unique_header("X-Frame-Options", "DENY")
+        .with_unique_header("Referrer-Policy", "same-origin")
+        .with_unique_header("X-Content-Type-Options", "nosniff")
+        .with_unique_header("Cache-Control", "no-store")
+}
+
+/// The one mapping from an error to an HTML page.
+pub fn error_page(w: &Web, error: &AppError) -> Response {
+    if let AppError::Internal(detail) = error {
+        eprintln!("error: portal: {detail}");
+    }
+    let message = match error {
+        AppError::Validation(errors) => {
+            errors.0.iter().flat_map(|(_, m)| m.iter().cloned()).collect::<Vec<_>>().join(" ")
+        }
+        AppError::NotFound(_) => String::new(),
+        other => other.public_message(),
+    };
+    let status = error.status();
+    // The error page itself must not fail: no session is created for it.
+    let page = Page {
+        lang: w.lang,
+        app_name: &w.config().app_name,
+        user: w.account().map(|a| (a.sip(), a.admin)),
+        csrf: String::new(),
+        success: None,
+        error: None,
+        copyright: &w.config().instance_copyright,
+        public_registration: false,
+        wide: false,
+    };
+    let mut response = html(views::error(&page, status, &message), status);
+    if let AppError::MethodNotAllowed { allowed, .. } = error {
+        response = response.with_additional_header("Allow", allowed.join(", "));
+    }
+    response
+}
+
+/// Runs a portal handler: session, CSRF, errors as pages, headers.
+fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> HttpResult {
+    let w = match Web::new(ctx) {
+        Ok(w) => w,
+        Err(e) => return Ok(security_headers(crate::http::error_response(&e, false))),
+    };
+    let outcome = if method != "GET" && !csrf_ok(&w) {
+        Err(Outcome::Error(AppError::Forbidden("The form has expired or its security token is missing. Please reload the page.".into())))
+    } else {
+        handler(&w)
+    };
+    let response = match outcome {
+        Ok(r) | Err(Outcome::Page(r)) => r,
+        Err(Outcome::Error(e)) => error_page(&w, &e),
+    };
+    // Save what the handler changed, and slide the idle window.
+    if let Some(s) = w.session.borrow().as_ref() {
+        if !s.fresh {
+            if let Err(e) = session::save(ctx, s) {
+                eprintln!("error: portal session: {e}");
+            }
+        }
+    }
+    Ok(security_headers(response))
+}
+
+fn csrf_ok(w: &Web) -> bool {
+    let submitted = w.form().text("_token").unwrap_or_default();
+    w.session.borrow().as_ref().is_some_and(|s| session::csrf_matches(s, &submitted))
+}
+
+/// The method a form asks for: `_method=PUT|DELETE` on a POST.
+fn effective_method(ctx: &Ctx, method: &str) -> String {
+    if method == "POST" {
+        let is_form = ctx.header("Content-Type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            if let Some(m) = ctx.form_input().text("_method") {
+                let m = m.to_ascii_uppercase();
+                if m == "PUT" || m == "DELETE" || m == "PATCH" {
+                    return m;
+                }
+            }
+        }
+    }
+    method.to_string()
+}
+
+/// Builds a portal route.
+pub fn page<'a>(
+    ctx: &'a Ctx<'a>,
+    label: &'static str,
+    method: &'a str,
+    handler: impl FnOnce(&Web) -> WebResult + 'a,
+) -> Option<Route<'a>> {
+    route(label, move || run(ctx, method, handler))
+}
+
+pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Option<Route<'a>> {
+    // Assets and the documentation pages stay when the panel is off.
+    if method == "GET" {
+        if let Some(r) = assets::routes(ctx, segments) {
+            return Some(r);
+        }
+    }
+    let method: &'static str = match effective_method(ctx, method).as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        _ => return None,
+    };
+    docs::routes(ctx, method, segments)
+        .or_else(|| login::public_routes(ctx, method, segments))
+        .or_else(|| {
+            if !ctx.app.config.web_panel {
+                return None;
+            }
+            login::routes(ctx, method, segments)
+                .or_else(|| register::routes(ctx, method, segments))
+                .or_else(|| recovery::routes(ctx, method, segments))
+                .or_else(|| qr_login::routes(ctx, method, segments))
+                .or_else(|| panel::routes(ctx, method, segments))
+                .or_else(|| admin::routes(ctx, method, segments))
+        })
+}

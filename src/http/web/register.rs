@@ -1,0 +1,147 @@
+//! Public registration: by email (then the mailed link), by phone (then the
+//! SMS PIN), and the human check of an account creation request token.
+
+use super::{form_errors, page, redirect, Web, WebResult};
+use crate::domain::rules::Input;
+use crate::error::{AppError, FieldErrors};
+use crate::http::router::Route;
+use crate::http::Ctx;
+use crate::services::{registration, tokens, web_login};
+use crate::views::{self, form::State};
+use serde_json::Value;
+
+pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
+    let open = super::public_registration(ctx);
+    let phone = ctx.app.config.phone_authentication;
+    match (method, segments) {
+        ("GET", ["register"]) if open => page(ctx, "/register", method, choose),
+        ("GET", ["register", "email"]) if open => page(ctx, "/register/email", method, |w| email_form(w, &State::default(), 200)),
+        ("POST", ["register", "email"]) if open => page(ctx, "/register/email", method, email_submit),
+        ("GET", ["register", "phone"]) if open && phone => page(ctx, "/register/phone", method, |w| phone_form(w, &State::default(), 200)),
+        ("POST", ["register", "phone"]) if open && phone => page(ctx, "/register/phone", method, phone_submit),
+        ("GET", ["authenticate", "email", "check", sip]) => page(ctx, "/authenticate/email/check/{sip}", method, move |w| check(w, sip)),
+        ("GET", ["authenticate", "email", code]) => page(ctx, "/authenticate/email/{code}", method, move |w| email_link(w, code)),
+        ("GET", ["creation_token", "check", token]) => page(ctx, "/creation_token/check/{token}", method, move |w| token_check(w, token)),
+        ("POST", ["creation_token", "validate"]) => page(ctx, "/creation_token/validate", method, token_validate),
+        _ => None,
+    }
+}
+
+fn choose(w: &Web) -> WebResult {
+    if !w.config().phone_authentication {
+        return redirect("/register/email");
+    }
+    Ok(w.render(w.t("Register"), 200, views::auth::register_choice)?)
+}
+
+fn options(w: &Web) -> views::auth::RegisterOptions {
+    let c = w.config();
+    views::auth::RegisterOptions {
+        domain: w.ctx.space_domain().to_string(),
+        terms: c.terms_of_use_url.clone(),
+        privacy: c.privacy_policy_url.clone(),
+    }
+}
+
+fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
+    if w.account().is_some() {
+        return redirect("/panel");
+    }
+    let o = options(w);
+    Ok(w.render(w.t("Create an account"), status, |p| views::auth::register_email(p, &o, state))?)
+}
+
+fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
+    if w.account().is_some() {
+        return redirect("/panel");
+    }
+    let o = options(w);
+    Ok(w.render(w.t("Create an account"), status, |p| views::auth::register_phone(p, &o, state))?)
+}
+
+/// The portal's own checks (terms, confirmations), then the shared service.
+fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppResult<crate::db::accounts::Account> {
+    let mut errors = FieldErrors::default();
+    if !w.config().terms_of_use_url.is_empty() {
+        web_login::check_accepted(input, "terms", &mut errors);
+    }
+    if !w.config().privacy_policy_url.is_empty() {
+        web_login::check_accepted(input, "privacy", &mut errors);
+    }
+    for field in if confirm_email { vec!["email", "password"] } else { vec!["password"] } {
+        if let Err(AppError::Validation(e)) = web_login::check_confirmation(input, field) {
+            for (f, messages) in e.0 {
+                for m in messages {
+                    errors.add(&f, m);
+                }
+            }
+        }
+    }
+    // Report the service's messages along with the portal's.
+    let result = if errors.is_empty() {
+        registration::register(w.ctx.app, w.ctx.space_domain(), input, registration::Origin::Web, &w.ctx.client())
+    } else {
+        Err(AppError::Validation(errors))
+    };
+    result
+}
+
+fn with_algorithm(w: &Web) -> Input {
+    let mut input = w.form().clone();
+    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
+    input.set("algorithm", Value::String(algorithm.into()));
+    input.set("domain", Value::Null);
+    input
+}
+
+fn email_submit(w: &Web) -> WebResult {
+    let mut input = with_algorithm(w);
+    input.set("phone", Value::Null);
+    match form_errors(register(w, &input, true))? {
+        Ok(account) => redirect(&format!("/authenticate/email/check/{}", account.sip())),
+        Err(errors) => email_form(w, &State::new(&input, &errors), 422),
+    }
+}
+
+fn phone_submit(w: &Web) -> WebResult {
+    let mut input = with_algorithm(w);
+    input.set("email", Value::Null);
+    match form_errors(register(w, &input, false))? {
+        Ok(account) => {
+            w.set("pending_account", Value::from(account.id))?;
+            super::recovery::pin_page(w, &State::default(), 200, true)
+        }
+        Err(errors) => phone_form(w, &State::new(&input, &errors), 422),
+    }
+}
+
+/// "Check your mailbox": the address is masked, and the page reloads while
+/// the account waits for its activation.
+fn check(w: &Web, sip: &str) -> WebResult {
+    if w.config().web_panel && w.account().is_some() {
+        return redirect("/panel");
+    }
+    let _ = sip;
+    Ok(w.render(w.t("Check your mailbox"), 200, views::auth::check_mailbox)?)
+}
+
+/// The link of the registration and recovery mails: activates and logs in.
+fn email_link(w: &Web, code: &str) -> WebResult {
+    let account = registration::activate_by_mailed_key(w.ctx.app, w.ctx.space_domain(), code)?;
+    let mut data = serde_json::Map::new();
+    data.insert("recovered".into(), Value::Bool(true));
+    w.login(&account, data)?;
+    let has_password = !w.ctx.app.db.read(|c| crate::db::accounts::passwords(c, account.id))?.is_empty();
+    redirect(if has_password { "/panel" } else { "/password" })
+}
+
+fn token_check(w: &Web, token: &str) -> WebResult {
+    let found = tokens::request_token_for_check(w.ctx.app, token)?;
+    Ok(w.render("Account creation", 200, |p| views::auth::token_check(p, &found.token))?)
+}
+
+fn token_validate(w: &Web) -> WebResult {
+    let token = w.form().text("account_creation_request_token").unwrap_or_default();
+    tokens::validate_request_token(w.ctx.app, &token)?;
+    Ok(w.render("Account creation", 200, views::auth::token_validated)?)
+}

@@ -1,0 +1,511 @@
+//! The web portal, over HTTP: sessions, CSRF, every form's success and
+//! validation errors, access levels, flags, headers, assets.
+
+mod common;
+
+use common::{Resp, Server, DOMAIN};
+
+/// A cookie-keeping client.
+struct Browser<'a> {
+    server: &'a Server,
+    cookie: Option<String>,
+    lang: Option<&'static str>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a Server) -> Browser<'a> {
+        Browser { server, cookie: None, lang: None }
+    }
+
+    fn keep(&mut self, resp: &Resp) {
+        for c in resp.headers_all("Set-Cookie") {
+            let pair = c.split(';').next().unwrap_or("").to_string();
+            if pair.starts_with("flexiapi_session=") {
+                self.cookie = if pair == "flexiapi_session=" { None } else { Some(pair) };
+            }
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Resp {
+        let mut req = self.server.get(path).no_accept().header("Accept", "text/html");
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        if let Some(l) = self.lang {
+            req = req.header("Accept-Language", l);
+        }
+        let resp = req.send();
+        self.keep(&resp);
+        resp
+    }
+
+    fn post_raw(&mut self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let mut req = self.server.post(path).no_accept().header("Accept", "text/html").form(pairs);
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        let resp = req.send();
+        self.keep(&resp);
+        resp
+    }
+
+    /// Opens `form_page`, then posts `pairs` with its CSRF token.
+    fn submit(&mut self, form_page: &str, action: &str, pairs: &[(&str, &str)]) -> Resp {
+        let page = self.get(form_page).text();
+        let token = csrf(&page);
+        let mut all: Vec<(&str, &str)> = vec![("_token", &token)];
+        all.extend_from_slice(pairs);
+        self.post_raw(action, &all)
+    }
+
+    fn login(&mut self, username: &str, password: &str) {
+        let resp = self.submit("/login", "/authenticate", &[("username", username), ("password", password)]);
+        assert_eq!(resp.status, 302, "login failed: {}", resp.text());
+        assert_eq!(resp.header("Location").as_deref(), Some("/panel"));
+    }
+}
+
+fn csrf(page: &str) -> String {
+    let marker = "name=\"_token\" value=\"";
+    let start = page.find(marker).unwrap_or_else(|| panic!("no CSRF field in {page}")) + marker.len();
+    page[start..].split('"').next().unwrap_or("").to_string()
+}
+
+fn user(server: &Server, key: &str, username: &str, password: &str) -> i64 {
+    let account = common::create_account(
+        server,
+        key,
+        serde_json::json!({"username": username, "password": password, "algorithm": "MD5", "activated": true, "email": format!("{username}@example.net")}),
+    );
+    account["id"].as_i64().unwrap()
+}
+
+fn count_where(server: &Server, sql: &str) -> i64 {
+    server.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn home_login_logout_and_session() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    user(&server, &key, "alice01", "secret123");
+    let mut b = Browser::new(&server);
+
+    let home = b.get("/").expect(200);
+    let cookie = home.headers_all("Set-Cookie").join(";");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    assert!(home.text().contains("Manage your account"));
+    for header in ["Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options"] {
+        assert!(home.header(header).is_some(), "{header}");
+    }
+    assert!(!home.header("Content-Security-Policy").unwrap().contains("unsafe-inline"));
+
+    b.get("/login").expect(200);
+    let guest_cookie = b.cookie.clone();
+
+    // Wrong password: the form again, the username kept, never the password.
+    let resp = b.submit("/login", "/authenticate", &[("username", "alice01"), ("password", "nope-nope")]).expect(422);
+    assert!(resp.text().contains("Wrong username or password."));
+    assert!(resp.text().contains("value=\"alice01\""));
+    assert!(!resp.text().contains("nope-nope"));
+    // Unknown account: same message.
+    let resp = b.submit("/login", "/authenticate", &[("username", "nobody1"), ("password", "x")]).expect(422);
+    assert!(resp.text().contains("Wrong username or password."));
+    // Required fields.
+    let resp = b.submit("/login", "/authenticate", &[]).expect(422);
+    assert!(resp.text().contains("The username field is required."));
+
+    b.login("alice01", "secret123");
+    assert_ne!(b.cookie, guest_cookie, "a new session id at login");
+    let panel = b.get("/panel").expect(200);
+    assert!(panel.text().contains("sip:alice01@sip.example.org"));
+    assert!(!panel.text().contains("Admin area"));
+    assert_eq!(b.get("/login").status, 302);
+    assert_eq!(b.get("/").header("Location").as_deref(), Some("/panel"));
+
+    // Logout ends the session server-side: the old cookie is worthless.
+    let old = b.cookie.clone().unwrap();
+    let out = b.get("/logout").expect(302);
+    assert_eq!(out.header("Location").as_deref(), Some("/login"));
+    let replay = server.get("/panel").no_accept().header("Cookie", &old).send();
+    assert_eq!(replay.status, 302);
+    assert_eq!(replay.header("Location").as_deref(), Some("/login"));
+}
+
+#[test]
+fn login_by_phone_and_sha256_and_rate_limit() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    common::create_account(
+        &server,
+        &key,
+        serde_json::json!({"username": "bobbyuser", "password": "secret123", "algorithm": "SHA-256", "phone": "+33612345678"}),
+    );
+    let mut b = Browser::new(&server);
+    b.login("+33612345678", "secret123");
+
+    let mut c = Browser::new(&server);
+    let mut limited = false;
+    for _ in 0..25 {
+        let r = c.submit("/login", "/authenticate", &[("username", "bobbyuser"), ("password", "wrong-one")]);
+        if r.status == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(r.status, 422);
+    }
+    assert!(limited, "login must be rate-limited");
+}
+
+#[test]
+fn csrf_and_access_levels() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    let id = user(&server, &key, "carol01", "secret123");
+    let mut b = Browser::new(&server);
+    b.get("/login");
+    // No token, wrong token: 403, nothing done.
+    assert_eq!(b.post_raw("/authenticate", &[("username", "carol01"), ("password", "secret123")]).status, 403);
+    assert_eq!(b.post_raw("/authenticate", &[("_token", "forged"), ("username", "carol01"), ("password", "secret123")]).status, 403);
+    assert!(b.get("/panel").status == 302);
+
+    // Not logged in: redirects to /login.
+    let mut guest = Browser::new(&server);
+    for path in ["/panel", "/password", "/email", "/delete", "/admin/accounts", "/admin/statistics/day"] {
+        let r = guest.get(path);
+        assert_eq!(r.status, 302, "{path}");
+        assert_eq!(r.header("Location").as_deref(), Some("/login"), "{path}");
+    }
+
+    // Logged in, not admin: 403 pages.
+    b.login("carol01", "secret123");
+    for path in ["/admin/accounts", "/admin/accounts/create", &format!("/admin/accounts/{id}/show"), "/admin/accounts/types", "/admin/statistics/week"] {
+        let r = b.get(path);
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.text().contains("Unauthorized area"));
+    }
+    // A POST without the token from a logged-in user: 403, unchanged.
+    let before = count_where(&server, "SELECT count(*) FROM api_keys");
+    assert_eq!(b.post_raw("/api_key", &[]).status, 403);
+    assert_eq!(count_where(&server, "SELECT count(*) FROM api_keys"), before);
+    let r = b.post_raw(&format!("/admin/accounts/{id}/admin"), &[]);
+    assert_eq!(r.status, 403);
+    assert_eq!(count_where(&server, &format!("SELECT admin FROM accounts WHERE id = {id}")), 0);
+}
+
+#[test]
+fn panel_password_email_api_key_delete() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    let id = user(&server, &key, "dave0001", "secret123");
+    let mut b = Browser::new(&server);
+    b.login("dave0001", "secret123");
+    let hash = |s: &Server| -> String { s.db().query_row(&format!("SELECT password FROM passwords WHERE account_id = {id}"), [], |r| r.get(0)).unwrap() };
+    let original = hash(&server);
+
+    // Password: wrong current password, mismatch, too short: nothing changes.
+    let r = b.submit("/password", "/password", &[("old_password", "bad"), ("password", "newsecret1"), ("password_confirmation", "newsecret1")]).expect(422);
+    assert!(r.text().contains("Incorrect old password"));
+    let r = b.submit("/password", "/password", &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "other")]).expect(422);
+    assert!(r.text().contains("confirmation does not match"));
+    let r = b.submit("/password", "/password", &[("old_password", "secret123"), ("password", "abc"), ("password_confirmation", "abc")]).expect(422);
+    assert!(r.text().contains("at least 6 characters"));
+    assert_eq!(hash(&server), original);
+    // Success with SHA-256.
+    let r = b.submit(
+        "/password",
+        "/password",
+        &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "newsecret1"), ("password_sha256", "1")],
+    );
+    assert_eq!(r.status, 302, "{}", r.text());
+    let algo: String = server.db().query_row(&format!("SELECT algorithm FROM passwords WHERE account_id = {id}"), [], |r| r.get(0)).unwrap();
+    assert_eq!(algo, "SHA-256");
+    assert!(b.get("/panel").text().contains("Password updated."));
+
+    // API key.
+    let r = b.submit("/panel", "/api_key", &[]).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/panel"));
+    assert_eq!(count_where(&server, &format!("SELECT count(*) FROM api_keys WHERE account_id = {id}")), 1);
+
+    // Email change needs the current password and a matching confirmation.
+    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "wrong")]).expect(422);
+    assert!(r.text().contains("The current password is incorrect."));
+    assert!(r.text().contains("value=\"new@example.net\""));
+    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "x@example.net"), ("current_password", "newsecret1")]).expect(422);
+    assert!(r.text().contains("confirmation does not match"));
+    let r = b.submit("/email", "/email/request", &[("email", "bad"), ("email_confirmation", "bad"), ("current_password", "newsecret1")]).expect(422);
+    assert!(r.text().contains("valid email"));
+    assert_eq!(count_where(&server, "SELECT count(*) FROM email_changed"), 0);
+    // MAIL_DRIVER is empty: the mail is logged, the request stored.
+    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "newsecret1")]);
+    assert_eq!(r.status, 302, "{}", r.text());
+    let hash_link: String = server.db().query_row("SELECT hash FROM email_changed", [], |r| r.get(0)).unwrap();
+    assert_eq!(b.get("/email/wronghashwronghash").status, 404);
+    b.get(&format!("/email/{hash_link}")).expect(302);
+    let email: String = server.db().query_row(&format!("SELECT email FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    assert_eq!(email, "new@example.net");
+
+    // Deletion: the identifier must be the session's account.
+    let r = b.submit("/delete", "/delete", &[("_method", "DELETE"), ("identifier", "someone@else")]).expect(422);
+    assert!(r.text().contains("does not match"));
+    let r = b.submit("/delete", "/delete", &[("_method", "DELETE")]).expect(422);
+    assert!(r.text().contains("The identifier field is required."));
+    assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE id = {id}")), 1);
+    let sip = format!("dave0001@{DOMAIN}");
+    let r = b.submit("/delete", "/delete", &[("_method", "DELETE"), ("identifier", &sip)]).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/login"));
+    assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE id = {id}")), 0);
+    assert_eq!(b.get("/panel").status, 302);
+}
+
+#[test]
+fn admin_accounts_crud_and_provisioning() {
+    let server = Server::start(&[]);
+    server.admin("adminuser");
+    let mut b = Browser::new(&server);
+    b.login("adminuser", "adminpassword");
+    assert!(b.get("/panel").text().contains("Admin area"));
+
+    // Create: each validation error, data unchanged.
+    let before = server.count("accounts");
+    let r = b.submit("/admin/accounts/create", "/admin/accounts", &[("username", "Bad Name"), ("password", "abc"), ("email", "nope"), ("phone", "12"), ("dtmf_protocol", "zzz")]).expect(422);
+    let text = r.text();
+    for m in ["No uppercase letters are allowed.", "at least 6 characters", "valid email", "phone number starting with +", "The selected dtmf protocol is invalid."] {
+        assert!(text.contains(m), "{m}");
+    }
+    assert!(text.contains("value=\"Bad Name\""));
+    assert_eq!(server.count("accounts"), before);
+    let r = b.submit("/admin/accounts/create", "/admin/accounts", &[("username", "adminuser"), ("password", "secret123")]).expect(422);
+    assert!(r.text().contains("has already been taken"));
+
+    let r = b.submit(
+        "/admin/accounts/create",
+        "/admin/accounts",
+        &[("username", "erin0001"), ("password", "secret123"), ("password_sha256", "1"), ("email", "erin@example.net"), ("display_name", "Erin"), ("phone", "+33611111111"), ("dtmf_protocol", "rfc2833")],
+    )
+    .expect(302);
+    let show = r.header("Location").unwrap();
+    let id: i64 = show.trim_start_matches("/admin/accounts/").trim_end_matches("/show").parse().unwrap();
+    let page = b.get(&show).expect(200).text();
+    assert!(page.contains("erin0001@sip.example.org") && page.contains("RFC2833") && page.contains("Account created."));
+
+    // The list: search, filters, sort.
+    let list = b.get("/admin/accounts?search=erin").expect(200).text();
+    assert!(list.contains("erin0001@") && list.matches("adminuser@").count() == 1, "only the top bar names the admin");
+    let list = b.get("/admin/accounts?admin=1").expect(200).text();
+    assert!(list.matches("adminuser@").count() == 2 && !list.contains("erin0001@"));
+    let list = b.get("/admin/accounts?sort=username&order=asc").expect(200).text();
+    assert!(list.rfind("adminuser@").unwrap() < list.find("erin0001@").unwrap());
+    let r = b.submit("/panel", "/admin/accounts/search", &[("search", "erin")]).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/admin/accounts?search=erin"));
+
+    // Edit: errors keep the typed values; success.
+    let r = b.submit(&format!("/admin/accounts/{id}/edit"), &format!("/admin/accounts/{id}"), &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")]).expect(422);
+    assert!(r.text().contains("The password field is required."));
+    let r = b.submit(
+        &format!("/admin/accounts/{id}/edit"),
+        &format!("/admin/accounts/{id}"),
+        &[("_method", "PUT"), ("username", "erin0002"), ("password", "secret456"), ("email", "erin2@example.net"), ("dtmf_protocol", "rfc2833")],
+    );
+    assert_eq!(r.status, 302, "{}", r.text());
+    let name: String = server.db().query_row(&format!("SELECT username FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    assert_eq!(name, "erin0002");
+
+    // Toggles are POST forms.
+    let show = format!("/admin/accounts/{id}/show");
+    b.submit(&show, &format!("/admin/accounts/{id}/activate"), &[]).expect(302);
+    assert_eq!(count_where(&server, &format!("SELECT activated FROM accounts WHERE id = {id}")), 1);
+    b.submit(&show, &format!("/admin/accounts/{id}/admin"), &[]).expect(302);
+    assert_eq!(count_where(&server, &format!("SELECT admin FROM accounts WHERE id = {id}")), 1);
+    b.submit(&show, &format!("/admin/accounts/{id}/unadmin"), &[]).expect(302);
+    assert_eq!(count_where(&server, &format!("SELECT admin FROM accounts WHERE id = {id}")), 0);
+    let me: i64 = server.db().query_row("SELECT id FROM accounts WHERE username = 'adminuser'", [], |r| r.get(0)).unwrap();
+    assert_eq!(b.submit(&show, &format!("/admin/accounts/{me}/unadmin"), &[]).status, 403);
+
+    // Provisioning: QR image, link, renewal invalidates the old token.
+    b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
+    let old: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let page = b.get(&show).text();
+    assert!(page.contains(&format!("/provisioning/qrcode/{old}")) && page.contains(&format!("/provisioning/{old}")));
+    b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
+    let new: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    assert_ne!(old, new);
+    assert_eq!(server.get(&format!("/provisioning/{old}")).send().status, 404);
+
+    // Contacts, types, actions.
+    let r = b.submit(&format!("/admin/accounts/{id}/contacts/create"), &format!("/admin/accounts/{id}/contacts"), &[("sip", "ghost@nowhere")]).expect(422);
+    assert!(r.text().contains("doesn't exist"));
+    b.submit(&format!("/admin/accounts/{id}/contacts/create"), &format!("/admin/accounts/{id}/contacts"), &[("sip", &format!("adminuser@{DOMAIN}"))]).expect(302);
+    assert_eq!(server.count("contacts"), 1);
+    let r = b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "Bad Key")]).expect(422);
+    assert!(r.text().contains("No uppercase letters are allowed."));
+    b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "device_door")]).expect(302);
+    let type_id: i64 = server.db().query_row("SELECT id FROM account_types WHERE key = 'device_door'", [], |r| r.get(0)).unwrap();
+    b.submit(&format!("/admin/accounts/{id}/types/create"), &format!("/admin/accounts/{id}/types"), &[("account_type_id", &type_id.to_string())]).expect(302);
+    assert!(b.get(&show).text().contains("device_door"));
+    let r = b.submit(&format!("/admin/accounts/{id}/actions/create"), &format!("/admin/accounts/{id}/actions"), &[("key", "open"), ("code", "12 ab")]).expect(422);
+    assert!(r.text().contains("only contain letters and numbers"));
+    b.submit(&format!("/admin/accounts/{id}/actions/create"), &format!("/admin/accounts/{id}/actions"), &[("key", "open_door"), ("code", "12ab")]).expect(302);
+    assert_eq!(server.count("account_actions"), 1);
+    b.submit(&format!("/admin/accounts/types/{type_id}/edit"), &format!("/admin/accounts/types/{type_id}"), &[("_method", "PUT"), ("key", "device_gate")]).expect(302);
+    b.submit(&format!("/admin/accounts/types/{type_id}/delete"), &format!("/admin/accounts/types/{type_id}"), &[("_method", "DELETE")]).expect(302);
+    assert_eq!(count_where(&server, "SELECT count(*) FROM account_types WHERE key = 'device_gate'"), 0);
+
+    // Statistics: inline SVG, no script.
+    let stats = b.get("/admin/statistics/month").expect(200).text();
+    assert!(stats.contains("<svg") && !stats.contains("<script"));
+    b.get("/admin/statistics/day").expect(200);
+    b.get("/admin/statistics/week").expect(200);
+    assert_eq!(b.get("/admin/statistics/year").status, 404);
+
+    // Delete with confirmation.
+    b.get(&format!("/admin/accounts/{id}/delete")).expect(200);
+    b.submit(&format!("/admin/accounts/{id}/delete"), "/admin/accounts", &[("_method", "DELETE"), ("account_id", &id.to_string())]).expect(302);
+    assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE id = {id}")), 0);
+    assert_eq!(b.get(&show).status, 404);
+}
+
+#[test]
+fn email_registration_and_recovery() {
+    let server = Server::start(&[("TERMS_OF_USE_URL", "https://example.org/terms")]);
+    let mut b = Browser::new(&server);
+    let form = [
+        ("username", "frank001"),
+        ("email", "frank@example.net"),
+        ("email_confirmation", "frank@example.net"),
+        ("password", "secret123"),
+        ("password_confirmation", "secret123"),
+    ];
+    // Terms not ticked: the form again, nothing created.
+    let r = b.submit("/register/email", "/register/email", &form).expect(422);
+    assert!(r.text().contains("The terms must be accepted."));
+    assert!(r.text().contains("value=\"frank001\""));
+    let r = b.submit("/register/email", "/register/email", &[("username", "+3312345678"), ("email", "x"), ("email_confirmation", "x"), ("password", "secret123"), ("password_confirmation", "secret123"), ("terms", "1")]).expect(422);
+    assert!(r.text().contains("cannot be a phone number"));
+    assert_eq!(server.count("accounts"), 0);
+
+    let mut with_terms = form.to_vec();
+    with_terms.push(("terms", "1"));
+    let r = b.submit("/register/email", "/register/email", &with_terms).expect(302);
+    assert!(r.header("Location").unwrap().starts_with("/authenticate/email/check/"));
+    assert!(!b.get(&r.header("Location").unwrap()).text().contains("frank@example.net"), "the check page must not leak the address");
+    let key: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0)).unwrap();
+    assert_eq!(b.get("/authenticate/email/AAAAAAAAAAAAA").status, 404);
+    b.get(&format!("/authenticate/email/{key}")).expect(302);
+    assert!(b.get("/panel").text().contains("frank001@"));
+    assert_eq!(count_where(&server, "SELECT activated FROM accounts WHERE username = 'frank001'"), 1);
+    b.get("/logout");
+
+    // Recovery: same answer for known and unknown accounts.
+    let mut g = Browser::new(&server);
+    let known = g.submit("/login/email", "/authenticate/email", &[("email", "frank@example.net"), ("username", "frank001")]).expect(200).text();
+    let unknown = g.submit("/login/email", "/authenticate/email", &[("email", "ghost@example.net"), ("username", "ghost01")]).expect(200).text();
+    let strip = |s: &str| s.split("_token").next().unwrap_or("").to_string();
+    assert_eq!(strip(&known), strip(&unknown));
+    let r = g.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
+    assert!(r.text().contains("valid email") && r.text().contains("The username field is required."));
+    // The recovery link logs in; the forgotten password can be replaced.
+    let key: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0)).unwrap();
+    g.get(&format!("/authenticate/email/{key}")).expect(302);
+    let page = g.get("/password").text();
+    assert!(!page.contains("old_password"));
+    g.submit("/password", "/password", &[("password", "brandnew1"), ("password_confirmation", "brandnew1")]).expect(302);
+    let mut h = Browser::new(&server);
+    h.login("frank001", "brandnew1");
+}
+
+#[test]
+fn qr_login_both_directions() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    user(&server, &key, "gina0001", "secret123");
+    let mut phone = Browser::new(&server);
+    phone.login("gina0001", "secret123");
+
+    // A guest shows a code; the logged-in device opens its link.
+    let mut guest = Browser::new(&server);
+    let r = guest.get("/authenticate/qrcode").expect(302);
+    let waiting = r.header("Location").unwrap();
+    let token = waiting.rsplit('/').next().unwrap().to_string();
+    let page = guest.get(&waiting).expect(200).text();
+    assert!(page.contains("/js/qr_login.js") && page.contains("data-poll"));
+    let png = guest.get(&format!("/auth_tokens/qrcode/{token}")).expect(200);
+    assert_eq!(png.header("Content-Type").as_deref(), Some("image/png"));
+    phone.get(&format!("/auth_tokens/auth/external/{token}")).expect(302);
+    let r = guest.get(&waiting).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/panel"));
+    assert!(guest.get("/panel").text().contains("gina0001@"));
+    // Used: a fresh token is issued instead.
+    let mut other = Browser::new(&server);
+    assert_eq!(other.get(&waiting).header("Location").as_deref(), Some("/authenticate/qrcode"));
+
+    // The logged-in device shows a code; a new device opens it.
+    phone.submit("/panel", "/auth_tokens", &[]).expect(302);
+    let panel = phone.get("/panel").text();
+    let start = panel.find("/auth_tokens/qrcode/").unwrap() + "/auth_tokens/qrcode/".len();
+    let token: String = panel[start..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let mut fresh = Browser::new(&server);
+    fresh.get(&format!("/auth_tokens/auth/{token}")).expect(302);
+    assert!(fresh.get("/panel").text().contains("gina0001@"));
+    assert_eq!(Browser::new(&server).get(&format!("/auth_tokens/auth/{token}")).status, 404);
+}
+
+#[test]
+fn flags_docs_assets_and_french() {
+    let server = Server::start(&[]);
+    let mut b = Browser::new(&server);
+    let doc = b.get("/documentation").expect(200).text();
+    assert!(doc.contains("Phone Registration") && doc.contains("The feature is not enabled on this instance."));
+    assert!(doc.contains("href=\"/register/email\""));
+    let api = b.get("/api").expect(200).text();
+    assert!(api.contains("GET /ping"));
+    assert_eq!(b.get("/login/phone").status, 404);
+    assert_eq!(b.get("/register/phone").status, 404);
+    assert_eq!(b.get("/devices").status, 404);
+
+    let css = b.get("/css/style.css").expect(200);
+    assert!(css.header("Content-Type").unwrap().starts_with("text/css"));
+    assert!(css.header("Cache-Control").unwrap().contains("max-age"));
+    b.get("/js/qr_login.js").expect(200);
+    b.get("/img/logo.svg").expect(200);
+    assert_eq!(b.get("/css/..%2FCargo.toml").status, 404);
+    assert_eq!(b.get("/css/../../Cargo.toml").status, 404);
+
+    b.lang = Some("fr-FR,fr;q=0.9");
+    let fr = b.get("/login").text();
+    assert!(fr.contains("lang=\"fr\"") && fr.contains("Mot de passe"));
+
+    let off = Server::start(&[("WEB_PANEL", "false")]);
+    let mut o = Browser::new(&off);
+    for path in ["/login", "/panel", "/admin/accounts", "/register/email", "/login/email", "/authenticate/qrcode"] {
+        assert_eq!(o.get(path).status, 404, "{path}");
+    }
+    o.get("/").expect(200);
+    o.get("/documentation").expect(200);
+    assert_eq!(off.get("/api/ping").send().status, 200);
+}
+
+#[test]
+fn phone_registration_and_recovery_pages() {
+    let server = Server::start(&[("PHONE_AUTHENTICATION", "true")]);
+    let mut b = Browser::new(&server);
+    let choice = b.get("/register").expect(200).text();
+    assert!(choice.contains("/register/phone"));
+    let r = b.submit("/register/phone", "/register/phone", &[("phone", "0612"), ("password", "secret123"), ("password_confirmation", "secret123")]).expect(422);
+    assert!(r.text().contains("phone number starting with +"));
+    assert_eq!(server.count("accounts"), 0);
+    // OVH is not configured: the SMS fails (logged), the PIN page shows.
+    let r = b.submit("/register/phone", "/register/phone", &[("phone", "+33622222222"), ("password", "secret123"), ("password_confirmation", "secret123")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("/authenticate/phone/confirm"));
+    let pin: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE phone = '+33622222222'", [], |r| r.get(0)).unwrap();
+    let r = b.submit("/login/phone", "/authenticate/phone/confirm", &[("code", "0000")]);
+    assert_eq!(r.status, 422);
+    b.submit("/login/phone", "/authenticate/phone/confirm", &[("code", &pin)]).expect(302);
+    assert!(b.get("/panel").text().contains("+33622222222@"));
+    // Recovery by phone: the same page for unknown numbers; no session binding.
+    let mut g = Browser::new(&server);
+    let r = g.submit("/login/phone", "/authenticate/phone", &[("phone", "+33699999999")]).expect(200);
+    assert!(r.text().contains("/authenticate/phone/confirm"));
+    assert_eq!(g.submit("/login/phone", "/authenticate/phone/confirm", &[("code", "1234")]).status, 422);
+}
