@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the WAL is checkpointed (see `db::configure`).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let interval = std::env::var("FLEXIAPI_JANITOR_INTERVAL_SECONDS")
@@ -19,13 +21,22 @@ pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()
         .name("janitor".into())
         .spawn(move || {
             let mut last: Option<Instant> = None;
+            let mut last_checkpoint = Instant::now();
             while !stop.load(Ordering::SeqCst) {
                 if last.is_none_or(|t| t.elapsed() >= interval) {
                     run_once(&app);
                     last = Some(Instant::now());
                 }
+                if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+                    if let Err(e) = app.db.checkpoint() {
+                        eprintln!("janitor: checkpoint failed: {e}");
+                    }
+                    last_checkpoint = Instant::now();
+                }
                 std::thread::sleep(Duration::from_millis(200));
             }
+            // Leave the database file whole for the next reader.
+            let _ = app.db.checkpoint();
         })
         .expect("cannot start the janitor thread")
 }

@@ -1,6 +1,7 @@
 //! `accounts`, `passwords`, `accounts_tombstones`, `activation_expirations`:
 //! the tables Flexisip reads, and what hangs directly on an account.
 
+use super::Cached;
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection, Row};
@@ -86,7 +87,7 @@ pub fn by_phone(conn: &Connection, phone: &str) -> rusqlite::Result<Option<Accou
 
 /// An account whose username or phone is `phone`, in any domain.
 pub fn phone_taken(conn: &Connection, phone: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM accounts WHERE (phone = ?1 OR username = ?1) AND id <> ?2)",
         params![phone, except_id.unwrap_or(-1)],
         |r| r.get(0),
@@ -94,7 +95,7 @@ pub fn phone_taken(conn: &Connection, phone: &str, except_id: Option<i64>) -> ru
 }
 
 pub fn username_taken(conn: &Connection, username: &str, domain: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM accounts WHERE username = ?1 AND domain = ?2 AND id <> ?3)",
         params![username, domain, except_id.unwrap_or(-1)],
         |r| r.get(0),
@@ -102,7 +103,7 @@ pub fn username_taken(conn: &Connection, username: &str, domain: &str, except_id
 }
 
 pub fn email_taken(conn: &Connection, email: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM accounts WHERE email = ?1 AND id <> ?2)",
         params![email, except_id.unwrap_or(-1)],
         |r| r.get(0),
@@ -110,7 +111,7 @@ pub fn email_taken(conn: &Connection, email: &str, except_id: Option<i64>) -> ru
 }
 
 pub fn tombstoned(conn: &Connection, username: &str, domain: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM accounts_tombstones WHERE username = ?1 AND domain = ?2)",
         [username, domain],
         |r| r.get(0),
@@ -139,7 +140,7 @@ pub struct NewAccount {
 pub fn insert(conn: &Connection, a: &NewAccount) -> rusqlite::Result<i64> {
     let now = time::now_sql();
     let created = a.created_at.clone().unwrap_or_else(|| now.clone());
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO accounts (username, domain, email, phone, activated, admin, confirmation_key, provisioning_token, \
          ip_address, user_agent, display_name, dtmf_protocol, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -166,7 +167,7 @@ pub fn insert(conn: &Connection, a: &NewAccount) -> rusqlite::Result<i64> {
 /// Inserts with a chosen id (seeding Linphone's test accounts).
 pub fn insert_with_id(conn: &Connection, id: i64, a: &NewAccount) -> rusqlite::Result<()> {
     let new_id = insert(conn, a)?;
-    conn.execute("UPDATE accounts SET id = ?1 WHERE id = ?2", [id, new_id])?;
+    conn.cached_execute("UPDATE accounts SET id = ?1 WHERE id = ?2", [id, new_id])?;
     Ok(())
 }
 
@@ -183,7 +184,7 @@ pub struct Profile {
 }
 
 pub fn update_profile(conn: &Connection, id: i64, p: &Profile) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.cached_execute(
         "UPDATE accounts SET username = ?1, domain = ?2, email = ?3, phone = ?4, admin = ?5, display_name = ?6, \
          dtmf_protocol = ?7, updated_at = ?8 WHERE id = ?9",
         params![p.username, p.domain, p.email, p.phone, p.admin, p.display_name, p.dtmf_protocol, time::now_sql(), id],
@@ -192,32 +193,32 @@ pub fn update_profile(conn: &Connection, id: i64, p: &Profile) -> rusqlite::Resu
 }
 
 pub fn set_activated(conn: &Connection, id: i64, activated: bool) -> rusqlite::Result<()> {
-    conn.execute("UPDATE accounts SET activated = ?1, updated_at = ?2 WHERE id = ?3", params![activated, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE accounts SET activated = ?1, updated_at = ?2 WHERE id = ?3", params![activated, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn set_admin(conn: &Connection, id: i64, admin: bool) -> rusqlite::Result<()> {
-    conn.execute("UPDATE accounts SET admin = ?1, updated_at = ?2 WHERE id = ?3", params![admin, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE accounts SET admin = ?1, updated_at = ?2 WHERE id = ?3", params![admin, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn set_email(conn: &Connection, id: i64, email: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute("UPDATE accounts SET email = ?1, updated_at = ?2 WHERE id = ?3", params![email, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE accounts SET email = ?1, updated_at = ?2 WHERE id = ?3", params![email, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn set_phone(conn: &Connection, id: i64, phone: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute("UPDATE accounts SET phone = ?1, updated_at = ?2 WHERE id = ?3", params![phone, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE accounts SET phone = ?1, updated_at = ?2 WHERE id = ?3", params![phone, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn set_display_name(conn: &Connection, id: i64, name: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute("UPDATE accounts SET display_name = ?1, updated_at = ?2 WHERE id = ?3", params![name, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE accounts SET display_name = ?1, updated_at = ?2 WHERE id = ?3", params![name, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn set_confirmation_key(conn: &Connection, id: i64, key: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.cached_execute(
         "UPDATE accounts SET confirmation_key = ?1, updated_at = ?2 WHERE id = ?3",
         params![key, time::now_sql(), id],
     )?;
@@ -225,7 +226,7 @@ pub fn set_confirmation_key(conn: &Connection, id: i64, key: Option<&str>) -> ru
 }
 
 pub fn set_provisioning_token(conn: &Connection, id: i64, token: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.cached_execute(
         "UPDATE accounts SET provisioning_token = ?1, updated_at = ?2 WHERE id = ?3",
         params![token, time::now_sql(), id],
     )?;
@@ -235,9 +236,9 @@ pub fn set_provisioning_token(conn: &Connection, id: i64, token: Option<&str>) -
 /// Consumes a provisioning token exactly once: only the request whose
 /// update matched the token gets the account.
 pub fn consume_provisioning_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<i64>> {
-    let id: Option<i64> = optional(conn.query_row("SELECT id FROM accounts WHERE provisioning_token = ?1", [token], |r| r.get(0)))?;
+    let id: Option<i64> = optional(conn.cached_row("SELECT id FROM accounts WHERE provisioning_token = ?1", [token], |r| r.get(0)))?;
     let Some(id) = id else { return Ok(None) };
-    let changed = conn.execute(
+    let changed = conn.cached_execute(
         "UPDATE accounts SET provisioning_token = NULL, activated = 1, updated_at = ?1 WHERE id = ?2 AND provisioning_token = ?3",
         params![time::now_sql(), id, token],
     )?;
@@ -247,12 +248,12 @@ pub fn consume_provisioning_token(conn: &Connection, token: &str) -> rusqlite::R
 /// Deletes the account (dependants cascade) and leaves a tombstone.
 pub fn delete_with_tombstone(conn: &Connection, account: &Account) -> rusqlite::Result<usize> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO accounts_tombstones (username, domain, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
          ON CONFLICT (username, domain) DO NOTHING",
         params![account.username, account.domain, now],
     )?;
-    conn.execute("DELETE FROM accounts WHERE id = ?1", [account.id])
+    conn.cached_execute("DELETE FROM accounts WHERE id = ?1", [account.id])
 }
 
 /// Admin listing: one page, ordered by id, optionally within one domain.
@@ -297,12 +298,12 @@ pub fn search(conn: &Connection, s: &Search, limit: i64, offset: i64) -> rusqlit
                   OR display_name LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR domain = ?2) AND (?3 IS NULL OR activated = ?3) \
                   AND (?4 IS NULL OR admin = ?4)";
     let pattern = s.needle.as_deref().filter(|n| !n.is_empty()).map(like_pattern);
-    let total = conn.query_row(
+    let total = conn.cached_row(
         &format!("SELECT count(*) FROM accounts WHERE {filter}"),
         params![pattern, s.domain, s.activated, s.admin],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM accounts WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT ?5 OFFSET ?6"
     ))?;
     let rows = stmt.query_map(params![pattern, s.domain, s.activated, s.admin, limit, offset], from_row)?;
@@ -329,8 +330,8 @@ pub fn passwords(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Pas
 
 /// Replaces every stored password by one row (the API leaves exactly one).
 pub fn replace_password(conn: &Connection, account_id: i64, hash: &str, algorithm: &str) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM passwords WHERE account_id = ?1", [account_id])?;
-    conn.execute(
+    conn.cached_execute("DELETE FROM passwords WHERE account_id = ?1", [account_id])?;
+    conn.cached_execute(
         "INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, ?2, ?3)",
         params![account_id, hash, algorithm],
     )?;
@@ -339,7 +340,7 @@ pub fn replace_password(conn: &Connection, account_id: i64, hash: &str, algorith
 
 /// Adds a row as given (seeding: several algorithms, clear text).
 pub fn add_password(conn: &Connection, account_id: i64, hash: &str, algorithm: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, ?2, ?3) \
          ON CONFLICT (account_id, algorithm) DO UPDATE SET password = excluded.password",
         params![account_id, hash, algorithm],
@@ -359,7 +360,7 @@ pub struct ActivationExpiration {
 }
 
 pub fn activation_expiration(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ActivationExpiration>> {
-    optional(conn.query_row(
+    optional(conn.cached_row(
         "SELECT id, account_id, expires, created_at, updated_at FROM activation_expirations WHERE account_id = ?1",
         [account_id],
         |r| {
@@ -375,10 +376,10 @@ pub fn activation_expiration(conn: &Connection, account_id: i64) -> rusqlite::Re
 }
 
 pub fn set_activation_expiration(conn: &Connection, account_id: i64, expires: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM activation_expirations WHERE account_id = ?1", [account_id])?;
+    conn.cached_execute("DELETE FROM activation_expirations WHERE account_id = ?1", [account_id])?;
     if let Some(expires) = expires {
         let now = time::now_sql();
-        conn.execute(
+        conn.cached_execute(
             "INSERT INTO activation_expirations (account_id, expires, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
             params![account_id, expires, now],
         )?;
@@ -388,7 +389,7 @@ pub fn set_activation_expiration(conn: &Connection, account_id: i64, expires: Op
 
 /// Has the account's activation window closed?
 pub fn activation_expired(conn: &Connection, account_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM activation_expirations WHERE account_id = ?1 AND expires < ?2)",
         params![account_id, time::now_sql()],
         |r| r.get(0),
@@ -406,8 +407,7 @@ pub fn creation_buckets(
     prefix_len: i64,
     domain: Option<&str>,
 ) -> rusqlite::Result<Vec<(String, i64, i64, i64, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT substr(created_at, 1, ?1) AS bucket, count(*), \
+    let mut stmt = conn.prepare_cached("SELECT substr(created_at, 1, ?1) AS bucket, count(*), \
          sum(CASE WHEN phone IS NOT NULL THEN 1 ELSE 0 END), \
          sum(CASE WHEN activated = 1 THEN 1 ELSE 0 END), \
          sum(CASE WHEN activated = 1 AND phone IS NOT NULL THEN 1 ELSE 0 END) \
@@ -424,7 +424,7 @@ pub fn creation_buckets(
 /// Activates the account and clears its confirmation key, only if the key
 /// is still `key`: of two concurrent uses, one wins. True for the winner.
 pub fn consume_confirmation_key(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    Ok(conn.cached_execute(
         "UPDATE accounts SET activated = 1, confirmation_key = NULL, updated_at = ?1 WHERE id = ?2 AND confirmation_key = ?3",
         params![time::now_sql(), id, key],
     )? == 1)

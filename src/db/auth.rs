@@ -1,13 +1,14 @@
 //! `nonces`, `api_keys`, `auth_tokens`: authentication state, kept in the
 //! database so several nodes behind a load balancer could share it.
 
+use super::Cached;
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection};
 
 pub fn insert_nonce(conn: &Connection, account_id: Option<i64>, nonce: &str, opaque: &str) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO nonces (account_id, nonce, opaque, nc, created_at, updated_at) VALUES (?1, ?2, ?3, 0, ?4, ?4)",
         params![account_id, nonce, opaque, now],
     )?;
@@ -28,14 +29,14 @@ pub enum NonceUse {
 /// Checks and records `nc` in one conditional UPDATE, so two concurrent
 /// requests with the same count cannot both pass.
 pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, opaque: &str, nc: i64) -> rusqlite::Result<NonceUse> {
-    let changed = conn.execute(
+    let changed = conn.cached_execute(
         "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND opaque = ?5 AND nc < ?1",
         params![nc, time::now_sql(), nonce, account_id, opaque],
     )?;
     if changed == 1 {
         return Ok(NonceUse::Accepted);
     }
-    let deleted = conn.execute(
+    let deleted = conn.cached_execute(
         "DELETE FROM nonces WHERE nonce = ?1 AND account_id = ?2 AND opaque = ?3",
         params![nonce, account_id, opaque],
     )?;
@@ -43,11 +44,11 @@ pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, opaque: &str, 
 }
 
 pub fn delete_nonce(conn: &Connection, nonce: &str) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM nonces WHERE nonce = ?1", [nonce])
+    conn.cached_execute("DELETE FROM nonces WHERE nonce = ?1", [nonce])
 }
 
 pub fn delete_nonces_older_than(conn: &Connection, minutes: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM nonces WHERE created_at < ?1", [time::minutes_ago_sql(minutes)])
+    conn.cached_execute("DELETE FROM nonces WHERE created_at < ?1", [time::minutes_ago_sql(minutes)])
 }
 
 // --- API keys ---
@@ -65,7 +66,7 @@ pub fn api_key_by_value(conn: &Connection, key: &str) -> rusqlite::Result<Option
 }
 
 pub fn api_key_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ApiKey>> {
-    optional(conn.query_row(
+    optional(conn.cached_row(
         "SELECT account_id, \"key\", last_used_at FROM api_keys WHERE account_id = ?1",
         [account_id],
         |r| Ok(ApiKey { account_id: r.get(0)?, key: r.get(1)?, last_used_at: r.get(2)? }),
@@ -75,8 +76,8 @@ pub fn api_key_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option
 /// One key per account: a new key replaces the previous one.
 pub fn replace_api_key(conn: &Connection, account_id: i64, key: &str) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.execute("DELETE FROM api_keys WHERE account_id = ?1", [account_id])?;
-    conn.execute(
+    conn.cached_execute("DELETE FROM api_keys WHERE account_id = ?1", [account_id])?;
+    conn.cached_execute(
         "INSERT INTO api_keys (account_id, \"key\", created_at, updated_at, last_used_at) VALUES (?1, ?2, ?3, ?3, ?3)",
         params![account_id, key, now],
     )?;
@@ -84,12 +85,12 @@ pub fn replace_api_key(conn: &Connection, account_id: i64, key: &str) -> rusqlit
 }
 
 pub fn touch_api_key(conn: &Connection, key: &str, now: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE api_keys SET last_used_at = ?1 WHERE \"key\" = ?2", [now, key])?;
+    conn.cached_execute("UPDATE api_keys SET last_used_at = ?1 WHERE \"key\" = ?2", [now, key])?;
     Ok(())
 }
 
 pub fn delete_api_keys_unused_for(conn: &Connection, minutes: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM api_keys WHERE last_used_at < ?1", [time::minutes_ago_sql(minutes)])
+    conn.cached_execute("DELETE FROM api_keys WHERE last_used_at < ?1", [time::minutes_ago_sql(minutes)])
 }
 
 // --- auth tokens (QR login, provisioning by auth token) ---
@@ -105,7 +106,7 @@ pub struct AuthToken {
 
 pub fn insert_auth_token(conn: &Connection, token: &str, account_id: Option<i64>) -> rusqlite::Result<AuthToken> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO auth_tokens (account_id, token, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
         params![account_id, token, now],
     )?;
@@ -114,7 +115,7 @@ pub fn insert_auth_token(conn: &Connection, token: &str, account_id: Option<i64>
 
 /// A token younger than `max_age_minutes`.
 pub fn fresh_auth_token(conn: &Connection, token: &str, max_age_minutes: i64) -> rusqlite::Result<Option<AuthToken>> {
-    optional(conn.query_row(
+    optional(conn.cached_row(
         "SELECT id, account_id, token, created_at, updated_at FROM auth_tokens WHERE token = ?1 AND created_at >= ?2",
         params![token, time::minutes_ago_sql(max_age_minutes)],
         |r| Ok(AuthToken { id: r.get(0)?, account_id: r.get(1)?, token: r.get(2)?, created_at: r.get(3)?, updated_at: r.get(4)? }),
@@ -123,7 +124,7 @@ pub fn fresh_auth_token(conn: &Connection, token: &str, max_age_minutes: i64) ->
 
 /// Attaches an unattached token; false when it was attached meanwhile.
 pub fn attach_auth_token(conn: &Connection, id: i64, account_id: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    Ok(conn.cached_execute(
         "UPDATE auth_tokens SET account_id = ?1, updated_at = ?2 WHERE id = ?3 AND account_id IS NULL",
         params![account_id, time::now_sql(), id],
     )? == 1)
@@ -131,9 +132,9 @@ pub fn attach_auth_token(conn: &Connection, id: i64, account_id: i64) -> rusqlit
 
 /// Deletes a token; true only for the one caller that removed it.
 pub fn consume_auth_token(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute("DELETE FROM auth_tokens WHERE id = ?1", [id])? == 1)
+    Ok(conn.cached_execute("DELETE FROM auth_tokens WHERE id = ?1", [id])? == 1)
 }
 
 pub fn delete_auth_tokens_older_than(conn: &Connection, minutes: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM auth_tokens WHERE created_at < ?1", [time::minutes_ago_sql(minutes)])
+    conn.cached_execute("DELETE FROM auth_tokens WHERE created_at < ?1", [time::minutes_ago_sql(minutes)])
 }

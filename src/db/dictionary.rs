@@ -1,6 +1,7 @@
 //! Per-account lists: `contacts`, `account_types` and their pivot,
 //! `account_actions`, `external_accounts`.
 
+use super::Cached;
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection};
@@ -37,7 +38,7 @@ pub fn actions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Ac
 }
 
 pub fn action(conn: &Connection, account_id: i64, action_id: i64) -> rusqlite::Result<Option<Action>> {
-    optional(conn.query_row(
+    optional(conn.cached_row(
         "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id = ?1 AND id = ?2",
         [account_id, action_id],
         |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }),
@@ -46,7 +47,7 @@ pub fn action(conn: &Connection, account_id: i64, action_id: i64) -> rusqlite::R
 
 pub fn insert_action(conn: &Connection, account_id: i64, key: &str, code: &str) -> rusqlite::Result<Action> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO account_actions (account_id, \"key\", code, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![account_id, key, code, now],
     )?;
@@ -54,7 +55,7 @@ pub fn insert_action(conn: &Connection, account_id: i64, key: &str, code: &str) 
 }
 
 pub fn update_action(conn: &Connection, action_id: i64, key: &str, code: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.cached_execute(
         "UPDATE account_actions SET \"key\" = ?1, code = ?2, updated_at = ?3 WHERE id = ?4",
         params![key, code, time::now_sql(), action_id],
     )?;
@@ -62,7 +63,7 @@ pub fn update_action(conn: &Connection, action_id: i64, key: &str, code: &str) -
 }
 
 pub fn delete_action(conn: &Connection, action_id: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM account_actions WHERE id = ?1", [action_id])
+    conn.cached_execute("DELETE FROM account_actions WHERE id = ?1", [action_id])
 }
 
 pub fn all_types(conn: &Connection) -> rusqlite::Result<Vec<AccountType>> {
@@ -72,13 +73,13 @@ pub fn all_types(conn: &Connection) -> rusqlite::Result<Vec<AccountType>> {
 }
 
 pub fn type_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<AccountType>> {
-    optional(conn.query_row("SELECT id, \"key\" FROM account_types WHERE id = ?1", [id], |r| {
+    optional(conn.cached_row("SELECT id, \"key\" FROM account_types WHERE id = ?1", [id], |r| {
         Ok(AccountType { id: r.get(0)?, key: r.get(1)? })
     }))
 }
 
 pub fn type_key_taken(conn: &Connection, key: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM account_types WHERE \"key\" = ?1 AND id <> ?2)",
         params![key, except_id.unwrap_or(-1)],
         |r| r.get(0),
@@ -87,21 +88,21 @@ pub fn type_key_taken(conn: &Connection, key: &str, except_id: Option<i64>) -> r
 
 pub fn insert_type(conn: &Connection, key: &str) -> rusqlite::Result<AccountType> {
     let now = time::now_sql();
-    conn.execute("INSERT INTO account_types (\"key\", created_at, updated_at) VALUES (?1, ?2, ?2)", params![key, now])?;
+    conn.cached_execute("INSERT INTO account_types (\"key\", created_at, updated_at) VALUES (?1, ?2, ?2)", params![key, now])?;
     Ok(AccountType { id: conn.last_insert_rowid(), key: key.to_string() })
 }
 
 pub fn update_type(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE account_types SET \"key\" = ?1, updated_at = ?2 WHERE id = ?3", params![key, time::now_sql(), id])?;
+    conn.cached_execute("UPDATE account_types SET \"key\" = ?1, updated_at = ?2 WHERE id = ?3", params![key, time::now_sql(), id])?;
     Ok(())
 }
 
 pub fn delete_type(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM account_types WHERE id = ?1", [id])
+    conn.cached_execute("DELETE FROM account_types WHERE id = ?1", [id])
 }
 
 pub fn has_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2)",
         [account_id, type_id],
         |r| r.get(0),
@@ -110,7 +111,7 @@ pub fn has_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::R
 
 pub fn attach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO account_account_type (account_id, account_type_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
         params![account_id, type_id, now],
     )?;
@@ -118,7 +119,7 @@ pub fn attach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite
 }
 
 pub fn detach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2", [account_id, type_id])
+    conn.cached_execute("DELETE FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2", [account_id, type_id])
 }
 
 // --- contacts ---
@@ -130,7 +131,7 @@ pub fn contact_ids(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<i
 }
 
 pub fn is_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM contacts WHERE account_id = ?1 AND contact_id = ?2)",
         [account_id, contact_id],
         |r| r.get(0),
@@ -139,7 +140,7 @@ pub fn is_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqli
 
 pub fn add_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.execute(
+    conn.cached_execute(
         "INSERT INTO contacts (account_id, contact_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
         params![account_id, contact_id, now],
     )?;
@@ -147,7 +148,7 @@ pub fn add_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusql
 }
 
 pub fn remove_contact(conn: &Connection, account_id: i64, contact_id: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM contacts WHERE account_id = ?1 AND contact_id = ?2", [account_id, contact_id])
+    conn.cached_execute("DELETE FROM contacts WHERE account_id = ?1 AND contact_id = ?2", [account_id, contact_id])
 }
 
 // --- external accounts ---
@@ -163,7 +164,7 @@ pub struct ExternalAccount {
 }
 
 pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ExternalAccount>> {
-    optional(conn.query_row(
+    optional(conn.cached_row(
         "SELECT id, username, domain, password, algorithm, account_id FROM external_accounts WHERE account_id = ?1",
         [account_id],
         |r| Ok(ExternalAccount { id: r.get(0)?, username: r.get(1)?, domain: r.get(2)?, password: r.get(3)?, algorithm: r.get(4)?, account_id: r.get(5)? }),
@@ -172,7 +173,7 @@ pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Resu
 
 /// Attaches the first unused external account; false when none is left.
 pub fn consume_external_account(conn: &Connection, account_id: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    Ok(conn.cached_execute(
         "UPDATE external_accounts SET used = 1, account_id = ?1, updated_at = ?2 \
          WHERE id = (SELECT id FROM external_accounts WHERE used = 0 AND account_id IS NULL ORDER BY id LIMIT 1)",
         params![account_id, time::now_sql()],
@@ -182,8 +183,8 @@ pub fn consume_external_account(conn: &Connection, account_id: i64) -> rusqlite:
 /// Sets (or replaces) the external account attached to an account.
 pub fn attach_external_account(conn: &Connection, account_id: i64, username: &str, domain: &str, password: &str, algorithm: &str) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.execute("DELETE FROM external_accounts WHERE account_id = ?1", [account_id])?;
-    conn.execute(
+    conn.cached_execute("DELETE FROM external_accounts WHERE account_id = ?1", [account_id])?;
+    conn.cached_execute(
         "INSERT INTO external_accounts (username, domain, \"group\", password, algorithm, used, account_id, created_at, updated_at) \
          VALUES (?1, ?2, '', ?3, ?4, 1, ?5, ?6, ?6)",
         params![username, domain, password, algorithm, account_id, now],

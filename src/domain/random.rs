@@ -5,26 +5,43 @@ use rand::TryRngCore;
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// A uniformly random integer in `0..bound`, rejection-sampled (no modulo bias).
-fn below(bound: u32) -> u32 {
-    let zone = u32::MAX - (u32::MAX % bound);
-    loop {
-        // The OS generator failing is unrecoverable for anything secret.
-        let value = OsRng.try_next_u32().expect("the OS random generator is unavailable");
-        if value < zone {
-            return value % bound;
+/// Random bytes from the OS generator, `n` at a time: one system call per
+/// secret rather than one per character.
+fn bytes(n: usize) -> Vec<u8> {
+    let mut buffer = vec![0u8; n];
+    // The OS generator failing is unrecoverable for anything secret.
+    OsRng.try_fill_bytes(&mut buffer).expect("the OS random generator is unavailable");
+    buffer
+}
+
+/// `len` symbols drawn uniformly from `alphabet` (at most 256 symbols):
+/// bytes at or above the largest multiple of the alphabet's size are
+/// dropped, so there is no modulo bias.
+fn draw(alphabet: &[u8], len: usize) -> Vec<u8> {
+    let size = alphabet.len();
+    let zone = 256 - (256 % size);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        // Twice what is needed: about 3% of bytes are dropped for 62 symbols.
+        for b in bytes(2 * (len - out.len())) {
+            if (b as usize) < zone && out.len() < len {
+                out.push(alphabet[b as usize % size]);
+            }
         }
     }
+    out
 }
 
 /// `[A-Za-z0-9]{len}`: tokens, keys, nonces.
 pub fn alphanumeric(len: usize) -> String {
-    (0..len).map(|_| ALPHANUMERIC[below(ALPHANUMERIC.len() as u32) as usize] as char).collect()
+    draw(ALPHANUMERIC, len).into_iter().map(char::from).collect()
 }
 
 /// A 4-digit PIN, `1000`–`9999`.
 pub fn pin() -> String {
-    (1000 + below(9000)).to_string()
+    let digits = draw(b"0123456789", 3);
+    let first = draw(b"123456789", 1);
+    [first, digits].concat().into_iter().map(char::from).collect()
 }
 
 /// Token lengths used across the API (api.md §3.2).
@@ -49,5 +66,22 @@ mod tests {
             let p: u32 = pin().parse().unwrap();
             assert!((1000..=9999).contains(&p));
         }
+    }
+
+    #[test]
+    fn every_symbol_is_about_equally_likely() {
+        let sample = alphanumeric(62 * 2000);
+        let mut counts = [0usize; 256];
+        for b in sample.bytes() {
+            counts[b as usize] += 1;
+        }
+        // Expected 2000 each; a bias of a few percent (modulo bias would
+        // give 248/256 vs 256/256) stays well inside, a missing symbol not.
+        for &symbol in ALPHANUMERIC {
+            let n = counts[symbol as usize];
+            assert!((1700..2300).contains(&n), "{} drawn {n} times", symbol as char);
+        }
+        let leading: std::collections::HashSet<char> = (0..500).map(|_| pin().chars().next().unwrap()).collect();
+        assert_eq!(leading.len(), 9);
     }
 }
