@@ -110,6 +110,14 @@ impl<'a> Ctx<'a> {
         Scope { domain: domain.clone(), all_domains: all }
     }
 
+    /// May `account` act in this request's Space? Its domain must be within
+    /// the scope it would get here: an admin of another Space is no admin
+    /// here (unless this Space's admins manage every domain), and the
+    /// portal does not log in an account of another Space.
+    pub fn space_admits(&self, account: &crate::db::accounts::Account) -> bool {
+        self.scope(account.admin).allows(&account.domain)
+    }
+
     /// The scope of public and user endpoints: this Space's domain only.
     pub fn public_scope(&self) -> Scope {
         Scope { domain: self.space_domain().to_string(), all_domains: false }
