@@ -729,3 +729,370 @@ fn authorization_matrix() {
     assert!(checks > 300, "only {checks} checks ran");
     assert!(failures.is_empty(), "{} of {checks} checks failed:\n{}", failures.len(), failures.join("\n"));
 }
+
+// ---------------------------------------------------------------------------
+// Injection.
+
+/// An admin's portal session on `server` (by the admin's id).
+fn admin_session(server: &Server) -> (String, Session) {
+    let (_, _, key) = server.admin("rootadmin");
+    let id: i64 = server.db().query_row("SELECT id FROM accounts WHERE username = 'rootadmin'", [], |r| r.get(0)).unwrap();
+    (key, session(server, id))
+}
+
+fn web_get(server: &Server, s: &Session, path: &str) -> Resp {
+    server.get(path).no_accept().header("Accept", "text/html").header("Cookie", &s.cookie).send()
+}
+
+#[test]
+fn sql_metacharacters_are_literal_text() {
+    let server = Server::start(&[]);
+    let (key, web) = admin_session(&server);
+    // Display names differing only where a LIKE wildcard would match.
+    let names = [("plainxb", "axb"), ("underab", "a_b"), ("percent", "a%b"), ("quoting", "a'q\"b\\s;--")];
+    for (username, display) in names {
+        common::create_account(&server, &key, json!({"username": username, "password": PASSWORD, "algorithm": "SHA-256", "display_name": display}));
+    }
+    let listed = |needle: &str| -> BTreeSet<&'static str> {
+        let path = format!("/admin/accounts/{}", common::urlencode(needle));
+        let r = web_get(&server, &web, &path);
+        assert_eq!(r.status, 200, "search {needle:?}: {}", r.text());
+        let page = r.text();
+        names.iter().map(|(u, _)| *u).filter(|u| page.contains(&format!("{u}@"))).collect()
+    };
+    assert_eq!(listed("a_b"), BTreeSet::from(["underab"]), "`_` matches only itself");
+    assert_eq!(listed("a%b"), BTreeSet::from(["percent"]), "`%` matches only itself");
+    assert_eq!(listed("a'q"), BTreeSet::from(["quoting"]));
+    assert_eq!(listed("\"b\\s;--"), BTreeSet::from(["quoting"]));
+    assert_eq!(listed("%"), BTreeSet::from(["percent"]));
+    assert_eq!(listed("_"), BTreeSet::from(["underab"]));
+    assert_eq!(listed("a"), names.iter().map(|(u, _)| *u).collect::<BTreeSet<_>>(), "a plain needle still finds all");
+    // The search form redirects with the needle encoded.
+    let r = server
+        .post("/admin/accounts/search")
+        .no_accept()
+        .header("Cookie", &web.cookie)
+        .form(&[("_token", &web.csrf), ("search", "a_b' OR 1=1 --")])
+        .send();
+    assert_eq!(r.status, 302, "{}", r.text());
+    let to = location(&r);
+    assert!(!to.contains(' ') && !to.contains('\''), "unencoded redirect {to}");
+    assert_eq!(web_get(&server, &web, &to).status, 200);
+
+    // API lookups by address, e-mail and phone: metacharacters find nothing
+    // and break nothing.
+    for needle in ["%", "_", "'", "\"", "\\", "--", ";", "' OR '1'='1", "%@sip.example.org", "_nderab@sip.example.org", "underab@%"] {
+        let enc = common::urlencode(needle);
+        for path in [
+            format!("/api/accounts/{enc}/search"),
+            format!("/api/accounts/{enc}/search-by-email"),
+            format!("/api/accounts/{enc}/info"),
+            format!("/contacts/vcard/{enc}"),
+            format!("/api/accounts/me/contacts/{enc}"),
+        ] {
+            let r = server.get(&path).key(&key).send();
+            assert!(r.status == 404 || r.status == 422, "{path}: {} {}", r.status, r.text());
+        }
+    }
+    assert_eq!(server.get("/api/accounts/underab@sip.example.org/search").key(&key).send().status, 200, "the exact address still works");
+    assert_eq!(server.count("accounts"), 5, "nothing created or deleted");
+}
+
+/// (section, entry, text) of every entry of a provisioning document,
+/// parsed as XML (a parse error fails the test).
+fn xml_entries(text: &str) -> Vec<(String, String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let (mut section, mut entry, mut value) = (String::new(), None::<String>, String::new());
+    let mut out = Vec::new();
+    let attr = |e: &quick_xml::events::BytesStart, name: &[u8]| -> String {
+        e.attributes()
+            .map(|a| a.expect("attribute"))
+            .find(|a| a.key.as_ref() == name)
+            .map(|a| a.unescape_value().expect("attribute value").into_owned())
+            .unwrap_or_default()
+    };
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("invalid XML ({e}): {text}")) {
+            Event::Start(e) if e.name().as_ref() == b"section" => section = attr(&e, b"name"),
+            Event::Start(e) if e.name().as_ref() == b"entry" => {
+                entry = Some(attr(&e, b"name"));
+                value.clear();
+            }
+            Event::Text(t) if entry.is_some() => value.push_str(&t.decode().expect("text")),
+            Event::GeneralRef(r) if entry.is_some() => {
+                let name = r.decode().expect("ref");
+                let c = match name.as_ref() {
+                    "amp" => "&".to_string(),
+                    "lt" => "<".into(),
+                    "gt" => ">".into(),
+                    "quot" => "\"".into(),
+                    "apos" => "'".into(),
+                    other => r.resolve_char_ref().ok().flatten().map(String::from).unwrap_or_else(|| panic!("unknown reference &{other};")),
+                };
+                value.push_str(&c);
+            }
+            Event::CData(c) if entry.is_some() => value.push_str(&String::from_utf8_lossy(&c)),
+            Event::End(e) if e.name().as_ref() == b"entry" => out.push((section.clone(), entry.take().unwrap(), value.clone())),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn provisioning_xml_escapes_markup() {
+    let dir = common::TempDir::new();
+    let rc = dir.path().join("linphonerc");
+    let hostile = "a<b>&c\"d'e ]]> <![CDATA[x]]> </entry></section><section name=\"evil\">";
+    std::fs::write(&rc, format!("[misc]\nhostile={hostile}\n[odd\"<&>]\nk\"<>=v\n")).unwrap();
+    let server = Server::start(&[("ACCOUNT_PROVISIONING_RC_FILE", rc.to_str().unwrap())]);
+    let (_, _, key) = server.admin("rootadmin");
+    let name = "Eve </entry><entry name=\"password\">x</entry> ]]> & \"q\" \\";
+    let id = common::create_account(&server, &key, json!({"username": "hostile", "password": PASSWORD, "algorithm": "SHA-256", "display_name": name}))["id"]
+        .as_i64()
+        .unwrap();
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = server.get(&format!("/provisioning/{token}")).no_accept().send().expect(200);
+    let text = r.text();
+    assert!(!text.contains("]]>"), "`]]>` must not appear raw: {text}");
+    let entries = xml_entries(&text);
+    let get = |s: &str, e: &str| entries.iter().find(|(a, b, _)| a == s && b == e).map(|(_, _, v)| v.clone());
+    assert_eq!(get("misc", "hostile").as_deref(), Some(hostile), "{text}");
+    assert!(entries.iter().all(|(s, _, _)| s != "evil"), "a value opened a section: {text}");
+    assert_eq!(get("odd\"<&>", "k\"<>").as_deref(), Some("v"), "names escaped as attributes: {text}");
+    let identity = get("proxy_0", "reg_identity").expect("reg_identity");
+    assert!(identity.contains("</entry><entry name="), "the display name is text: {identity}");
+    let passwords = entries.iter().filter(|(_, e, _)| e == "password").count();
+    assert_eq!(passwords, 0, "the display name injected an entry: {text}");
+}
+
+/// Sends raw bytes as one request (for what the harness would refuse to
+/// build: CR/LF in a path, invalid UTF-8, garbage headers).
+fn raw(server: &Server, request: &[u8]) -> Resp {
+    try_raw(server, request).unwrap_or_else(|| panic!("no HTTP answer to {:?}", String::from_utf8_lossy(request)))
+}
+
+/// The answer to a raw request; `None` when the server closed the
+/// connection without one (tiny_http does so for header bytes that are not
+/// ASCII, before the request reaches us).
+fn try_raw(server: &Server, request: &[u8]) -> Option<Resp> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    if out.is_empty() {
+        return None;
+    }
+    Some(common::parse_response(&out).unwrap_or_else(|e| panic!("not HTTP ({e}): {:?}", String::from_utf8_lossy(&out))))
+}
+
+#[test]
+fn headers_cannot_be_split() {
+    let server = Server::start(&[]);
+    let (key, web) = admin_session(&server);
+    let injected = |r: &Resp| r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("X-Injected") || v.contains("injected=1"));
+    // A redirect built from a search needle.
+    for needle in ["x\r\nX-Injected: 1", "x\nSet-Cookie: injected=1", "x%0d%0aX-Injected:%201", "x\r\n\r\n<html>"] {
+        let r = server.post("/admin/accounts/search").no_accept().header("Cookie", &web.cookie).form(&[("_token", &web.csrf), ("search", needle)]).send();
+        assert_eq!(r.status, 302);
+        assert!(!injected(&r), "{needle:?} split a header: {:?}", r.headers);
+        let to = location(&r);
+        assert!(!to.contains(['\r', '\n']), "{to:?}");
+        assert_eq!(web_get(&server, &web, &to).status, 200);
+    }
+    // Encoded CR/LF in paths that end in redirects, cookies or headers.
+    for path in [
+        "/admin/accounts/x%0d%0aX-Injected:%201",
+        "/provisioning/x%0d%0aX-Injected:%201",
+        "/provisioning/qrcode/x%0d%0aX-Injected:%201",
+        "/authenticate/email/check/a%0d%0aX-Injected:%201@sip.example.org",
+        "/api/accounts/me/api_key/x%0d%0aSet-Cookie:%20injected=1",
+        "/authenticate/qrcode/x%0d%0aX-Injected:%201",
+        "/auth_tokens/auth/x%0d%0aX-Injected:%201",
+    ] {
+        let r = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {}\r\nConnection: close\r\n\r\n", web.cookie).as_bytes());
+        assert!(r.status < 500, "{path}: {}", r.status);
+        assert!(!injected(&r), "{path} split a header: {:?}", r.headers);
+    }
+    // Values stored by one request and put in a header by another: the
+    // QR code's URL carries only the server's own URL and token.
+    let id = common::create_account(&server, &key, json!({"username": "qrowner", "password": PASSWORD, "algorithm": "SHA-256"}))["id"]
+        .as_i64()
+        .unwrap();
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    let r = server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
+    assert!(!injected(&r));
+    assert_eq!(r.header("X-Qrcode-URL"), Some(server.url(&format!("/provisioning/{token}"))));
+}
+
+#[test]
+fn vcard_values_cannot_inject_properties() {
+    let server = Server::start(&[]);
+    let (key, _) = admin_session(&server);
+    // Line breaks never get in: the display name is one line.
+    let r = server
+        .post("/api/accounts")
+        .key(&key)
+        .json(json!({"username": "cardbreak", "password": PASSWORD, "algorithm": "SHA-256", "display_name": "Eve\r\nEMAIL:evil@example.net"}))
+        .send();
+    r.expect_invalid("display_name");
+    let hostile = "Eve, \"x\";TEL:+1\\z:EMAIL";
+    let owner = common::account_with_key(&server, &key, "cardowner", PASSWORD);
+    let contact = common::create_account(
+        &server,
+        &key,
+        json!({"username": "cardcontact", "password": PASSWORD, "algorithm": "SHA-256", "display_name": hostile, "dtmf_protocol": "sipinfo"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    server.post(&format!("/api/accounts/{}/contacts/{contact}", owner.0)).key(&key).send().expect(200);
+    // An action key with a line break, if the API takes one.
+    let action = server.post(&format!("/api/accounts/{contact}/actions")).key(&key).json(json!({"key": "k;x,y\nEMAIL:z", "code": "1"})).send();
+    assert!(action.status == 201 || action.status == 422, "{}", action.text());
+    for path in ["/contacts/vcard", "/contacts/vcard/cardcontact@sip.example.org"] {
+        let text = server.get(path).no_accept().key(&owner.1).send().expect(200).text();
+        // Unfold, then split into content lines.
+        let unfolded = text.replace("\r\n ", "");
+        let lines: Vec<&str> = unfolded.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert!(lines.iter().all(|l| !l.contains(['\r', '\n'])), "bare line breaks: {text:?}");
+        let names: Vec<&str> = lines.iter().map(|l| l.split([':', ';']).next().unwrap()).collect();
+        assert!(!names.contains(&"EMAIL") && !names.contains(&"TEL"), "a value injected a property: {text}");
+        let fname = lines.iter().find(|l| l.starts_with("FN:")).expect("FN");
+        assert_eq!(*fname, "FN:Eve\\, \"x\"\\;TEL:+1\\\\z:EMAIL", "{text}");
+        assert_eq!(lines.iter().filter(|l| l.starts_with("BEGIN:VCARD")).count(), 1);
+    }
+}
+
+#[test]
+fn asset_paths_do_not_traverse() {
+    let server = Server::start(&[]);
+    assert_eq!(server.get("/css/style.css").no_accept().send().status, 200, "the control: a real asset");
+    for path in [
+        "/css/../Cargo.toml",
+        "/css/%2e%2e/Cargo.toml",
+        "/css/%2E%2E/%2E%2E/Cargo.toml",
+        "/css/..%2fCargo.toml",
+        "/css/..%2f..%2fCargo.toml",
+        "/css/%2e%2e%2fsrc%2fmain.rs",
+        "/js/..%5c..%5cCargo.toml",
+        "/img/....//Cargo.toml",
+        "/css/.%2e/Cargo.toml",
+        "/css/%252e%252e/Cargo.toml",
+        "/css/style.css%00.png",
+        "/css//etc/passwd",
+        "/css/%2fetc%2fpasswd",
+        "/img/%c0%ae%c0%ae/Cargo.toml",
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+    ] {
+        let r = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes());
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        let body = r.text();
+        assert!(!body.contains("[package]") && !body.contains("root:") && !body.contains("fn main"), "{path} leaked a file");
+    }
+}
+
+#[test]
+fn malformed_input_is_refused_not_a_crash() {
+    let server = Server::start(&[]);
+    let (key, web) = admin_session(&server);
+    let accounts = server.count("accounts");
+    let create = |body: &[u8]| server.post("/api/accounts").key(&key).header("Content-Type", "application/json").body(body.to_vec()).send();
+    // Over-long values: the validation's 422, never a 500.
+    let long = "a".repeat(100_000);
+    for field in ["username", "password", "email", "display_name", "phone", "dtmf_protocol", "algorithm", "domain"] {
+        let mut body = json!({"username": "longtest", "password": PASSWORD, "algorithm": "SHA-256"});
+        body[field] = json!(long);
+        let r = create(body.to_string().as_bytes());
+        assert!(r.status == 422 || (r.status == 200 && field == "domain"), "{field}: {} {}", r.status, r.text().chars().take(200).collect::<String>());
+        if r.status == 200 {
+            server.delete(&format!("/api/accounts/{}", r.json()["id"])).key(&key).send().expect(200);
+        }
+    }
+    // Bodies that are not the JSON they claim to be.
+    let dup = br#"{"username":"dupone","username":"duptwo","password":"secret123","algorithm":"SHA-256"}"#.to_vec();
+    let deep = format!("{{\"username\":\"deeptest\",\"password\":\"secret123\",\"algorithm\":\"SHA-256\",\"x\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
+    let huge = br#"{"username":"hugetest","password":"secret123","algorithm":"SHA-256","activated":1e999999}"#.to_vec();
+    let bigint = br#"{"username":"biginttest","password":"secret123","algorithm":"SHA-256","activated":123456789012345678901234567890}"#.to_vec();
+    let mut not_utf8 = br#"{"username":"utf"#.to_vec();
+    not_utf8.extend_from_slice(&[0xff, 0xfe, 0xc0, 0x80]);
+    not_utf8.extend_from_slice(br#"","password":"secret123","algorithm":"SHA-256"}"#);
+    for (what, body) in [("duplicate keys", dup), ("deep nesting", deep.into_bytes()), ("huge number", huge), ("huge integer", bigint), ("invalid UTF-8", not_utf8), ("truncated", b"{\"username\":".to_vec())] {
+        let r = create(&body);
+        assert!((400..500).contains(&r.status), "{what}: {} {}", r.status, r.text());
+    }
+    assert_eq!(server.count("accounts"), accounts, "nothing was created");
+    // Paths, queries and forms: invalid UTF-8 and over-long values.
+    for request in [
+        b"GET /api/accounts/%ff%fe/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /provisioning/%ff%c0%80 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        format!("GET /api/accounts/{}/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(8000)).into_bytes(),
+        b"GET /provisioning?x=%ff&reset_password=%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /api/accounts?page=99999999999999999999999 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /api/accounts/me HTTP/1.1\r\nHost: x\r\nx-api-key: \xff\xfe\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /login HTTP/1.1\r\nHost: x\r\nCookie: flexiapi_session=\xff\xfe; x-api-key=\xc0\r\nAccept-Language: \xff\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: \xff\xfe\r\nConnection: close\r\n\r\n".to_vec(),
+    ] {
+        match try_raw(&server, &request) {
+            Some(r) => assert!(r.status < 500, "{:?}: {}", String::from_utf8_lossy(&request), r.status),
+            // Non-ASCII header bytes: the connection is closed unanswered.
+            None => assert!(!request.is_ascii(), "no answer to {:?}", String::from_utf8_lossy(&request)),
+        }
+    }
+    assert_eq!(server.get("/api/ping").send().status, 200, "still serving");
+    let mut form = format!("_token={}&username=", web.csrf).into_bytes();
+    form.extend_from_slice(&[0xff, 0xfe]);
+    form.extend_from_slice(format!("&domain={}&password=%ff", "d".repeat(50_000)).as_bytes());
+    let r = server.post("/admin/accounts").no_accept().header("Cookie", &web.cookie).header("Content-Type", "application/x-www-form-urlencoded").body(form).send();
+    assert!(r.status == 422 || r.status == 302 && location(&r).starts_with("/admin"), "{} {}", r.status, location(&r));
+    assert_eq!(server.count("accounts"), accounts);
+}
+
+#[test]
+fn garbage_credentials_are_401_not_500() {
+    let server = Server::start(&[]);
+    let (key, _) = admin_session(&server);
+    common::account_with_key(&server, &key, "digestuser", PASSWORD);
+    let from = format!("sip:digestuser@{DOMAIN}");
+    let long = "x".repeat(6000);
+    let authorizations = [
+        "Digest".to_string(),
+        "Digest ".into(),
+        "Digest username".into(),
+        "Digest username=".into(),
+        "Digest username=\"".into(),
+        "Digest username=\"digestuser\", realm=\"sip.example.org\", nonce=\"\", uri=\"/api/accounts/me\", response=\"\"".into(),
+        "Digest username=\"digestuser\", nonce=\"AAAA\", uri=\"/api/accounts/me\", response=\"00\", algorithm=MD5-sess, qop=auth-int, nc=zzzz, cnonce=\"\"".into(),
+        "Digest username=\"digestuser\", realm=\"sip.example.org\", nonce=\"a,b\\\"c\", uri=\"/api/accounts/me\", algorithm=SHA-512, response=\"0\", opaque=\"\\\"\"".into(),
+        "Digest ,,,,=,=\"\",\"".into(),
+        format!("Digest username=\"{long}\", nonce=\"{long}\", response=\"{long}\""),
+        "Basic ZGlnZXN0dXNlcjpzZWNyZXQxMjM=".into(),
+        "Bearer abc".into(),
+        "Digest username=\"digestuser\", realm=\"sip.example.org\", nonce=\"MTIz\", uri=\"/other\", algorithm=MD5, nc=00000001, cnonce=\"x\", qop=auth, response=\"d41d8cd98f00b204e9800998ecf8427e\", opaque=\"x\"".into(),
+        "digest USERNAME=digestuser,NONCE=x,RESPONSE=y".into(),
+    ];
+    for auth in &authorizations {
+        let r = server.get("/api/accounts/me").header("From", &from).header("Authorization", auth).send();
+        assert_eq!(r.status, 401, "Authorization {:?}: {}", auth.chars().take(80).collect::<String>(), r.text());
+    }
+    for from in ["sip:", "sip:@", "<sip:@>", "sip:digestuser", "digestuser@sip.example.org", "\"a\" <sip:digestuser@sip.example.org", "sip:digestuser@sip.example.org;tag=\"", &format!("sip:{long}@{long}"), "sip:a@b@c", "%00", "<>"] {
+        let r = server.get("/api/accounts/me").header("From", from).header("Authorization", "Digest username=\"digestuser\"").send();
+        assert!(r.status == 401 || r.status == 422, "From {:?}: {} {}", from.chars().take(60).collect::<String>(), r.status, r.text());
+    }
+    // Garbage API keys: 401, whatever their shape.
+    for key in [" ", "'", "' OR '1'='1", "%", &long] {
+        let r = server.get("/api/accounts/me").header("x-api-key", key).send();
+        assert!(r.status == 401 || (key.trim().is_empty() && r.status == 422), "key {:?}: {}", key.chars().take(40).collect::<String>(), r.status);
+    }
+    let r = try_raw(&server, b"GET /api/accounts/me HTTP/1.1\r\nHost: x\r\nFrom: sip:digestuser@sip.example.org\r\nAuthorization: Digest username=\"\xff\xfe\", response=\"\xc0\"\r\nConnection: close\r\n\r\n");
+    assert!(r.is_none_or(|r| r.status == 401 || r.status == 400), "non-UTF-8 Authorization");
+    assert_eq!(server.get("/api/ping").send().status, 200, "still serving");
+    assert!(!server.log().contains("panicked"), "the server panicked: {}", server.log());
+}
