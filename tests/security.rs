@@ -1096,3 +1096,125 @@ fn garbage_credentials_are_401_not_500() {
     assert_eq!(server.get("/api/ping").send().status, 200, "still serving");
     assert!(!server.log().contains("panicked"), "the server panicked: {}", server.log());
 }
+
+// ---------------------------------------------------------------------------
+// Secrets in logs.
+
+#[test]
+fn secrets_never_reach_the_log() {
+    let server = Server::start(&[]);
+    let (key, _) = admin_session(&server);
+    let mut secrets: Vec<String> = vec![key.clone()];
+    let password = "Pw-n0t-in-l0gs-7d1f";
+    secrets.push(password.into());
+
+    // Account creation with a password, DIGEST, API key use.
+    let id = common::create_account(
+        &server,
+        &key,
+        json!({"username": "secretuser", "password": password, "algorithm": "SHA-256", "activated": true, "email": "secretuser@example.net"}),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let user_key = server.get("/api/accounts/me/api_key").digest("secretuser", DOMAIN, password, None).expect(200).text();
+    secrets.push(user_key.clone());
+    server.get("/api/accounts/me").key(&user_key).send().expect(200);
+    server.get("/api/accounts/me").header("Cookie", &format!("x-api-key={user_key}")).send().expect(200);
+    // A wrong key, a wrong DIGEST answer.
+    let wrong_key = secret("wrong");
+    secrets.push(wrong_key.clone());
+    server.get("/api/accounts/me").key(&wrong_key).send().expect(401);
+    let wrong_password = "Wr0ng-pw-also-secret";
+    secrets.push(wrong_password.into());
+    let first = server.get("/api/accounts/me").header("From", &format!("sip:secretuser@{DOMAIN}")).send().expect(401);
+    let challenge = common::Challenge::parse(&first.headers_all("WWW-Authenticate")[0]);
+    let authorization = challenge.authorization("GET", "/api/accounts/me", "secretuser", wrong_password, 1, "c0ffee00");
+    let response = authorization.split("response=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    secrets.push(response);
+    server.get("/api/accounts/me").header("From", &format!("sip:secretuser@{DOMAIN}")).header("Authorization", &authorization).send().expect(401);
+
+    // Password change.
+    let new_password = "N3w-pw-not-in-logs";
+    secrets.push(new_password.into());
+    server.post("/api/accounts/me/password").key(&user_key).json(json!({"algorithm": "SHA-256", "old_password": password, "password": new_password})).send().expect(200);
+
+    // Provisioning token, its QR code, reset_password.
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    secrets.push(token.clone());
+    server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
+    server.get(&format!("/provisioning/{token}")).no_accept().send().expect(200);
+
+    // Auth token: created, attached, exchanged for a key, provisioning.
+    let auth = server.post("/api/accounts/auth_token").send().expect(201).json()["token"].as_str().unwrap().to_string();
+    secrets.push(auth.clone());
+    server.get(&format!("/api/accounts/auth_token/{auth}/attach")).key(&user_key).send().expect(200);
+    server.get(&format!("/provisioning/auth_token/{auth}")).no_accept().send();
+    let exchanged = server.get(&format!("/api/accounts/me/api_key/{auth}")).send();
+    if exchanged.status == 200 {
+        secrets.push(exchanged.json()["api_key"].as_str().unwrap().to_string());
+    }
+
+    // Recovery code (mail not configured: the server says so, without it).
+    server.post(&format!("/api/accounts/{id}/recover-by-email")).key(&key).send().expect(200);
+
+    // Account creation token.
+    let creation = server.post("/api/account_creation_tokens").key(&key).send().expect(201).json()["token"].as_str().unwrap().to_string();
+    secrets.push(creation.clone());
+    let token_password = "T0ken-acct-pw-secret";
+    secrets.push(token_password.into());
+    server
+        .post("/api/accounts/with-account-creation-token")
+        .json(json!({"username": "tokenuser", "password": token_password, "algorithm": "SHA-256", "account_creation_token": creation}))
+        .send()
+        .expect(200);
+
+    // The login form, right and wrong, and a page behind it.
+    let login = server.get("/login").no_accept().header("Accept", "text/html").send().expect(200);
+    let cookie = login.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
+    let page = login.text();
+    let csrf = page.split("name=\"_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    secrets.push(cookie.split('=').nth(1).unwrap().to_string());
+    secrets.push(csrf.clone());
+    let r = server.post("/authenticate").no_accept().header("Cookie", &cookie).form(&[("_token", &csrf), ("username", "secretuser"), ("password", wrong_password)]).send();
+    assert_eq!(r.status, 422);
+    let r = server.post("/authenticate").no_accept().header("Cookie", &cookie).form(&[("_token", &csrf), ("username", "secretuser"), ("password", new_password)]).send();
+    assert_eq!(r.status, 302, "{}", r.text());
+    let session = r.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
+    secrets.push(session.split('=').nth(1).unwrap().to_string());
+    server.get("/panel").no_accept().header("Accept", "text/html").header("Cookie", &session).send().expect(200);
+
+    // A password reset by provisioning (the new HA1s are collected below).
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    secrets.push(token.clone());
+    server.get(&format!("/provisioning/{token}?reset_password")).no_accept().send().expect(200);
+
+    // Unknown routes and errors with a secret in the path.
+    server.get(&format!("/api/nothing/{user_key}")).send().expect(404);
+    server.get(&format!("/provisioning/{user_key}/x")).send().expect(404);
+
+    // Every secret the database holds, besides those sent.
+    let db = server.db();
+    for sql in [
+        "SELECT \"key\" FROM api_keys",
+        "SELECT password FROM passwords",
+        "SELECT provisioning_token FROM accounts WHERE provisioning_token IS NOT NULL",
+        "SELECT confirmation_key FROM accounts WHERE confirmation_key IS NOT NULL",
+        "SELECT token FROM auth_tokens",
+        "SELECT token FROM account_creation_tokens",
+        "SELECT id FROM sessions",
+        "SELECT csrf_token FROM sessions",
+    ] {
+        let mut stmt = db.prepare(sql).unwrap();
+        let values: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        secrets.extend(values);
+    }
+    assert!(secrets.len() > 20, "too few secrets collected: {}", secrets.len());
+    // Let the last log lines land.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = server.log();
+    assert!(log.contains("GET /provisioning/{provisioning_token} 200"), "the log is the server's: {log}");
+    for s in &secrets {
+        assert!(s.len() >= 8, "{s:?} is too short to search for");
+        assert!(!log.contains(s.as_str()), "the secret {s:?} is in the log:\n{log}");
+    }
+}
