@@ -28,10 +28,12 @@ pub fn user(ctx: &Ctx) -> AppResult<Account> {
     Ok(authenticated.account)
 }
 
-/// An authenticated admin; 403 for anyone else.
+/// An authenticated admin of this request's Space; 403 for anyone else
+/// (an admin of another Space included: its key must not manage this
+/// Space's accounts by naming this Space's host).
 pub fn admin(ctx: &Ctx) -> AppResult<Account> {
     let account = user(ctx)?;
-    if !account.admin {
+    if !account.admin || !ctx.space_admits(&account) {
         return Err(AppError::Forbidden("Unauthorized area".into()));
     }
     Ok(account)

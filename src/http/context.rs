@@ -64,8 +64,8 @@ impl<'a> Ctx<'a> {
         if !is_json {
             return Input::default();
         }
-        match serde_json::from_slice::<serde_json::Value>(&self.body()) {
-            Ok(value) => Input::from_json(value),
+        match serde_json::from_slice::<StrictJson>(&self.body()) {
+            Ok(StrictJson(value)) => Input::from_json(value),
             Err(_) => Input::default(),
         }
     }
@@ -110,6 +110,14 @@ impl<'a> Ctx<'a> {
         Scope { domain: domain.clone(), all_domains: all }
     }
 
+    /// May `account` act in this request's Space? Its domain must be within
+    /// the scope it would get here: an admin of another Space is no admin
+    /// here (unless this Space's admins manage every domain), and the
+    /// portal does not log in an account of another Space.
+    pub fn space_admits(&self, account: &crate::db::accounts::Account) -> bool {
+        self.scope(account.admin).allows(&account.domain)
+    }
+
     /// The scope of public and user endpoints: this Space's domain only.
     pub fn public_scope(&self) -> Scope {
         Scope { domain: self.space_domain().to_string(), all_domains: false }
@@ -137,6 +145,71 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A JSON document whose objects repeat no key. serde_json keeps the last
+/// of duplicate keys silently; a proxy or a WAF reading the first would see
+/// another request than we do. A body with duplicates is treated as one
+/// that does not parse. (Depth and number range are serde_json's limits:
+/// 128 levels, finite numbers.)
+struct StrictJson(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictJson)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value without duplicate keys")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            let StrictJson(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
 fn host_without_port(req: &Request) -> &str {
     let host = req.header("Host").unwrap_or("");
     if let Some(end) = host.find(']') {
@@ -145,6 +218,21 @@ fn host_without_port(req: &Request) -> &str {
     match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StrictJson;
+
+    #[test]
+    fn strict_json() {
+        let parse = |s: &str| serde_json::from_str::<StrictJson>(s).map(|j| j.0);
+        assert_eq!(parse(r#"{"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2}"#).unwrap(), serde_json::json!({"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2}));
+        assert!(parse(r#"{"a":1,"a":2}"#).is_err());
+        assert!(parse(r#"{"x":{"a":1,"a":1}}"#).is_err());
+        assert!(parse("1e400").is_err());
+        assert!(parse(&format!("{}{}", "[".repeat(200), "]".repeat(200))).is_err());
     }
 }
 

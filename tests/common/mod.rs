@@ -119,7 +119,8 @@ impl Server {
         let child = self
             .command()
             .arg("serve")
-            .stdout(Stdio::null())
+            // Both streams in the log, so tests can read all it prints.
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start flexiapi");

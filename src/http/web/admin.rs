@@ -87,7 +87,10 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         ("DELETE", ["accounts", n, "actions", a]) if id(n).is_some() && id(a).is_some() => {
             page(ctx, "/admin/accounts/{id}/actions/{action_id}", method, move |w| action_delete(w, num(n), num(a)))
         }
-        ("GET", ["statistics"]) => page(ctx, "/admin/statistics", method, |_| redirect("/admin/statistics/day")),
+        ("GET", ["statistics"]) => page(ctx, "/admin/statistics", method, |w| {
+            w.admin()?;
+            redirect("/admin/statistics/day")
+        }),
         ("GET", ["statistics", period]) if statistics::Period::parse(period).is_some() => {
             page(ctx, "/admin/statistics/{period}", method, move |w| stats(w, period))
         }

@@ -45,7 +45,7 @@ impl<'a> Web<'a> {
             None => None,
         };
         // An account moved out of this Space's domain is not logged in here.
-        let account = account.filter(|a| ctx.scope(a.admin).allows(&a.domain));
+        let account = account.filter(|a| ctx.space_admits(a));
         Ok(Web {
             ctx,
             lang: Lang::from_accept_language(ctx.header("Accept-Language")),
