@@ -26,11 +26,17 @@ use std::time::Duration;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The schema version this binary writes. Bump it with each entry of `UPGRADES`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `UPGRADES[n]` upgrades a database from version `n + 1` to `n + 2`.
 /// Later schema changes are appended here (and folded into schema.sql).
-const UPGRADES: &[&str] = &[];
+const UPGRADES: &[&str] = &[
+    // 2: an external account's realm, registrar, outbound proxy and transport.
+    "ALTER TABLE external_accounts ADD COLUMN realm VARCHAR(64);
+     ALTER TABLE external_accounts ADD COLUMN registrar VARCHAR(255);
+     ALTER TABLE external_accounts ADD COLUMN outbound_proxy VARCHAR(255);
+     ALTER TABLE external_accounts ADD COLUMN protocol VARCHAR(4);",
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

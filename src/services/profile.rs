@@ -138,15 +138,35 @@ pub fn confirm_phone_change(app: &App, account: &Account, input: &Input) -> AppR
     Ok(account)
 }
 
-/// `POST /api/accounts/me/password`: `algorithm` (MD5 or SHA-256) and
-/// `password` (6+ chars). An account that has a password must give the
+/// What proves the holder may set a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The current password, as `old_password`, when the account has one
+    /// (`POST /api/accounts/me/password`, the portal's password form).
+    OldPassword,
+    /// A recovery just proved ownership (mailed link or SMS code, the
+    /// portal remembers it in the session): the forgotten password is not
+    /// asked for.
+    Recovered,
+}
+
+/// `POST /api/accounts/me/password`: see [`set_password`] with
+/// [`Proof::OldPassword`].
+pub fn change_password(app: &App, account: &Account, input: &Input) -> AppResult<bool> {
+    set_password(app, account, input, Proof::OldPassword)
+}
+
+/// The one password-setting rule of the API, the portal and the CLI:
+/// `algorithm` (MD5 or SHA-256) and `password` (6+ chars). With
+/// [`Proof::OldPassword`], an account that has a password must give the
 /// right `old_password` (checked against each stored row with its own
 /// algorithm; 422 otherwise, nothing changed). The stored rows are replaced
 /// by one row of the new algorithm, so the old credentials stop working.
 /// The account is activated (proof of ownership, as FlexiAPI). Returns true
-/// when it was the first password; the "Confirmed Registration" mail is
-/// then sent when the account has an email (failure logged).
-pub fn change_password(app: &App, account: &Account, input: &Input) -> AppResult<bool> {
+/// when it was the first password (decided before the replacement); the
+/// "Confirmed Registration" mail is then sent when the account has an
+/// email (failure logged).
+pub fn set_password(app: &App, account: &Account, input: &Input, proof: Proof) -> AppResult<bool> {
     let mut errors = FieldErrors::default();
     let algorithm_text = input.required("algorithm", &mut errors);
     let password = input.required("password", &mut errors);
@@ -163,7 +183,7 @@ pub fn change_password(app: &App, account: &Account, input: &Input) -> AppResult
     };
     let first = app.db.write(|tx| {
         let stored = rows::passwords(tx, account.id)?;
-        if !stored.is_empty() {
+        if proof == Proof::OldPassword && !stored.is_empty() {
             let Some(old) = input.text("old_password") else {
                 return Err(invalid("old_password", rules::required_message("old_password")));
             };

@@ -9,7 +9,7 @@ use crate::domain::rules::Input;
 use crate::error::AppError;
 use crate::http::router::{id, Route};
 use crate::http::Ctx;
-use crate::services::{accounts, dictionary, statistics, web_login};
+use crate::services::{accounts, dictionary, external_accounts, statistics, web_login};
 use crate::views::{self, admin as v, form::State};
 use serde_json::Value;
 
@@ -50,6 +50,19 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         }
         ("POST", ["accounts", n, action]) if id(n).is_some() && TOGGLES.contains(action) => {
             page(ctx, "/admin/accounts/{id}/{toggle}", method, move |w| toggle(w, num(n), action))
+        }
+        // The external account.
+        ("GET", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_form(w, num(n)))
+        }
+        ("POST", ["accounts", n, "external_account"]) | ("PUT", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_save(w, num(n)))
+        }
+        ("DELETE", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_delete(w, num(n)))
+        }
+        ("POST", ["accounts", n, "external_account", "attach"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account/attach", method, move |w| external_attach(w, num(n)))
         }
         // Contacts.
         ("GET", ["accounts", n, "contacts", "create"]) if id(n).is_some() => {
@@ -182,10 +195,15 @@ fn form_options(w: &Web) -> v::FormOptions {
     v::FormOptions { multi_domain: w.ctx.scope(true).all_domains, domain: w.ctx.space_domain().to_string() }
 }
 
+fn account_view(w: &Web, account: Option<&Account>, state: &State, status: u16) -> WebResult {
+    let o = form_options(w);
+    let title = if account.is_some() { w.t("Edit an account") } else { w.t("Create an account") };
+    Ok(w.render(title, status, |p| v::account_form(p, account, &o, state))?)
+}
+
 fn create_form(w: &Web) -> WebResult {
     w.admin()?;
-    let o = form_options(w);
-    Ok(w.render("Create an account", 200, |p| v::account_form(p, None, &o, &State::default()))?)
+    account_view(w, None, &State::default(), 200)
 }
 
 fn create(w: &Web) -> WebResult {
@@ -196,31 +214,24 @@ fn create(w: &Web) -> WebResult {
             w.flash("success", "Account created.")?;
             redirect(&show_url(account.id))
         }
-        Err(errors) => {
-            let o = form_options(w);
-            Ok(w.render("Create an account", 422, |p| v::account_form(p, None, &o, &State::new(&input, &errors)))?)
-        }
+        Err(errors) => account_view(w, None, &State::new(&input, &errors), 422),
     }
 }
 
 fn edit_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let o = form_options(w);
-    Ok(w.render("Edit an account", 200, |p| v::account_form(p, Some(&account), &o, &State::default()))?)
+    account_view(w, Some(&account), &State::default(), 200)
 }
 
 fn update(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let input = account_input(w, Some(&account));
-    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input))? {
+    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input, accounts::PasswordOnUpdate::KeepWhenEmpty))? {
         Ok(updated) => {
             w.flash("success", "Account updated.")?;
             redirect(&show_url(updated.id))
         }
-        Err(errors) => {
-            let o = form_options(w);
-            Ok(w.render("Edit an account", 422, |p| v::account_form(p, Some(&account), &o, &State::new(&input, &errors)))?)
-        }
+        Err(errors) => account_view(w, Some(&account), &State::new(&input, &errors), 422),
     }
 }
 
@@ -230,12 +241,13 @@ fn show(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let details = accounts::load_details(w.ctx.app, account.clone())?;
     let contacts = dictionary::contacts(w.ctx.app, account.id)?;
-    let external = w.ctx.app.db.read(|c| crate::db::dictionary::external_account_of(c, account.id))?;
+    let external = external_accounts::of(w.ctx.app, &account)?;
+    let pool = if w.config().account_consume_external_account_on_create { Some(external_accounts::pool_left(w.ctx.app)?) } else { None };
     let info = v::Show {
         details: &details,
         contacts: &contacts,
-        external: external.map(|e| format!("{}@{}", e.username, e.domain)),
-        external_enabled: w.config().account_consume_external_account_on_create,
+        external: external.as_ref(),
+        external_pool: pool,
         provisioning_url: account.provisioning_token.as_ref().map(|t| w.config().url(&format!("/provisioning/{t}"))),
     };
     Ok(w.render(&account.sip(), 200, |p| v::show(p, &info))?)
@@ -268,6 +280,47 @@ fn destroy(w: &Web) -> WebResult {
     accounts::delete(w.ctx.app, &account)?;
     w.flash("success", format!("Account {} deleted.", account.sip()))?;
     redirect("/admin/accounts")
+}
+
+// --- the external account ---
+
+fn external_view(w: &Web, account: &Account, state: &State, status: u16) -> WebResult {
+    let existing = external_accounts::of(w.ctx.app, account)?;
+    let title = if existing.is_some() { w.t("Edit the External Account") } else { w.t("Attach an External Account") };
+    Ok(w.render(title, status, |p| v::external_form(p, account, existing.as_ref(), state))?)
+}
+
+fn external_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_view(w, &account, &State::default(), 200)
+}
+
+fn external_save(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let mut input = w.form().clone();
+    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
+    input.set("algorithm", Value::String(algorithm.into()));
+    match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
+        Ok(_) => {
+            w.flash("success", w.t("External Account saved."))?;
+            redirect(&show_url(account.id))
+        }
+        Err(errors) => external_view(w, &account, &State::new(&input, &errors), 422),
+    }
+}
+
+fn external_delete(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_accounts::delete(w.ctx.app, &account)?;
+    w.flash("success", w.t("External Account removed."))?;
+    redirect(&show_url(account.id))
+}
+
+fn external_attach(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_accounts::attach_from_pool(w.ctx.app, &account)?;
+    w.flash("success", w.t("External Account attached."))?;
+    redirect(&show_url(account.id))
 }
 
 // --- contacts ---

@@ -346,6 +346,7 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Op
     };
     docs::routes(ctx, method, segments)
         .or_else(|| login::public_routes(ctx, method, segments))
+        .or_else(|| register::public_routes(ctx, method, segments))
         .or_else(|| {
             if !ctx.app.config.web_panel {
                 return None;

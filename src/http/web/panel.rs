@@ -83,13 +83,8 @@ fn password_update(w: &Web) -> WebResult {
     let mut input = w.form().clone();
     let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
     input.set("algorithm", serde_json::Value::String(algorithm.into()));
-    let result = web_login::check_confirmation(&input, "password").and_then(|()| {
-        if recovered(w) {
-            web_login::set_recovered_password(w.ctx.app, &account, &input)
-        } else {
-            profile::change_password(w.ctx.app, &account, &input)
-        }
-    });
+    let proof = if recovered(w) { profile::Proof::Recovered } else { profile::Proof::OldPassword };
+    let result = web_login::check_confirmation(&input, "password").and_then(|()| profile::set_password(w.ctx.app, &account, &input, proof));
     match form_errors(result)? {
         Ok(first) => {
             w.take("recovered");
