@@ -233,3 +233,26 @@ pub fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
 pub fn is_unique_violation(e: &AppError) -> bool {
     matches!(e, AppError::Internal(detail) if detail.contains("UNIQUE constraint failed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_gains_the_external_account_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::Created));
+        // Back to what version 1 had.
+        conn.execute_batch(
+            "ALTER TABLE external_accounts DROP COLUMN realm;
+             ALTER TABLE external_accounts DROP COLUMN registrar;
+             ALTER TABLE external_accounts DROP COLUMN outbound_proxy;
+             ALTER TABLE external_accounts DROP COLUMN protocol;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::Upgraded { from: 1, to: SCHEMA_VERSION }));
+        conn.execute_batch("SELECT realm, registrar, outbound_proxy, protocol FROM external_accounts").unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::UpToDate));
+    }
+}

@@ -7,7 +7,7 @@ use crate::db::accounts::{self as rows, Account, NewAccount, Profile};
 use crate::db::{self, dictionary, tokens};
 use crate::domain::hash::{self, Algorithm};
 use crate::domain::random;
-use crate::domain::rules::{self, Input, DTMF_PROTOCOLS};
+use crate::domain::rules::{self, Input};
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
 use rusqlite::Connection;
@@ -146,21 +146,14 @@ fn validate_admin_fields(
         }
         _ => {}
     }
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     if let Some(email) = &email {
         check_email(app, conn, "email", email, except, &mut errors)?;
     }
     if let Some(phone) = &phone {
         check_new_phone(conn, "phone", phone, except, &mut errors)?;
     }
-    if let Some(p) = &dtmf_protocol {
-        if !DTMF_PROTOCOLS.contains(&p.as_str()) {
-            errors.add("dtmf_protocol", rules::invalid_choice_message("dtmf_protocol"));
-        }
-    }
+    rules::check_dtmf_protocol("dtmf_protocol", dtmf_protocol.as_deref(), &mut errors);
     if let Some(e) = &expires {
         if time::parse_sql(e).is_none() {
             errors.add("confirmation_key_expires", "The confirmation key expires does not match the format Y-m-d H:i:s.");
@@ -174,7 +167,7 @@ fn validate_admin_fields(
     errors.into_result()?;
     // Every `None` above added an error, so these are present.
     let (Some(username), Some(algorithm)) = (username, algorithm) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     Ok(AdminFields {
         username,
@@ -267,7 +260,7 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
         .write(|tx| {
             let f = validate_admin_fields(app, tx, scope, input, None, PasswordOnUpdate::Required)?;
             let Some(password) = &f.password else {
-                return Err(AppError::Internal("validation let a required field through".into()));
+                return Err(AppError::unvalidated());
             };
             let (confirmation_key, provisioning_token) = if f.activated {
                 (None, None)

@@ -8,7 +8,7 @@ use super::accounts;
 use crate::app::App;
 use crate::db::accounts::Account;
 use crate::db::dictionary::{self as dict, ExternalAccount};
-use crate::domain::hash::{self, Algorithm};
+use crate::domain::hash;
 use crate::domain::rules::{self, Input};
 use crate::error::{AppError, AppResult, FieldErrors};
 
@@ -105,10 +105,7 @@ fn validate(app: &App, account: &Account, input: &Input, existing: Option<&Exter
     if protocol.as_deref().is_some_and(|p| !PROTOCOLS.contains(&p)) {
         errors.add("protocol", rules::invalid_choice_message("protocol"));
     }
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     match (&password, existing) {
         (Some(p), _) => {
             too_long("password", p, 255, &mut errors);
@@ -133,7 +130,7 @@ fn validate(app: &App, account: &Account, input: &Input, existing: Option<&Exter
     }
     errors.into_result()?;
     let (Some(username), Some(domain), Some(algorithm)) = (username, domain, algorithm) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let mut row = ExternalAccount {
         id: existing.map(|e| e.id).unwrap_or_default(),
@@ -153,7 +150,7 @@ fn validate(app: &App, account: &Account, input: &Input, existing: Option<&Exter
             row.password = e.password.clone();
             row.algorithm = e.algorithm.clone();
         }
-        (None, None) => return Err(AppError::Internal("validation let a required field through".into())),
+        (None, None) => return Err(AppError::unvalidated()),
     }
     Ok(row)
 }

@@ -8,7 +8,6 @@ use super::notifications::{self, Channel, MAIL_CODE_MINUTES, PIN_MINUTES};
 use crate::app::App;
 use crate::db::accounts::{self as rows, Account};
 use crate::db::tokens;
-use crate::domain::hash::Algorithm;
 use crate::domain::random;
 use crate::domain::rules::{self, Input};
 use crate::domain::time;
@@ -35,7 +34,7 @@ pub fn request_email_change(app: &App, account: &Account, input: &Input, client_
         }
     }
     errors.into_result()?;
-    let Some(email) = email else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(email) = email else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Mail, &email, client_ip)?;
     let hash = random::alphanumeric(random::EMAIL_HASH_LEN);
     app.db.write(|tx| Ok(tokens::replace_email_change(tx, account.id, &email, &hash)?))?;
@@ -89,7 +88,7 @@ pub fn request_phone_change(app: &App, account: &Account, input: &Input, client_
         app.db.read(|c| check_new_phone(c, "phone", p, Some(account.id), &mut errors))?;
     }
     errors.into_result()?;
-    let Some(phone) = phone else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(phone) = phone else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Sms, &phone, client_ip)?;
     let pin = random::pin();
     app.db.write(|tx| Ok(tokens::replace_phone_change(tx, account.id, &phone, &pin)?))?;
@@ -170,16 +169,13 @@ pub fn set_password(app: &App, account: &Account, input: &Input, proof: Proof) -
     let mut errors = FieldErrors::default();
     let algorithm_text = input.required("algorithm", &mut errors);
     let password = input.required("password", &mut errors);
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     if let Some(p) = &password {
         rules::check_password("password", p, &mut errors);
     }
     errors.into_result()?;
     let (Some(algorithm), Some(password)) = (algorithm, password) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let first = app.db.write(|tx| {
         let stored = rows::passwords(tx, account.id)?;

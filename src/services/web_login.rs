@@ -26,7 +26,7 @@ pub fn login(app: &App, scope: &Scope, input: &Input, client_ip: &str) -> AppRes
     let password = input.required("password", &mut errors);
     errors.into_result()?;
     let (Some(username), Some(password)) = (username, password) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     ratelimit::hit_all(
         app,
@@ -154,7 +154,7 @@ pub fn recovery_account_by_email(app: &App, scope: &Scope, input: &Input) -> App
     }
     let username = if app.config.account_email_unique { None } else { input.required("username", &mut errors) };
     errors.into_result()?;
-    let Some(email) = email else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(email) = email else { return Err(AppError::unvalidated()) };
     let account = match username {
         Some(u) => app.db.read(|c| {
             let by_name = rows::by_sip(c, &u, &scope.domain)?;

@@ -240,10 +240,7 @@ pub fn show(p: &Page, s: &Show) -> Markup {
             }
             div.actions {
                 a.button.secondary href=(format!("{base}/external_account")) { (p.t("Edit")) }
-                form method="POST" action=(format!("{base}/external_account")) {
-                    (form::csrf(p)) (form::method("DELETE"))
-                    button.danger type="submit" { (p.t("Delete")) }
-                }
+                (form::delete(p, &format!("{base}/external_account"), &[], None))
             }
         } @else {
             p { (p.t("No External Account attached.")) }
@@ -269,11 +266,7 @@ pub fn show(p: &Page, s: &Show) -> Markup {
         ul.menu { @for c in s.contacts {
             li.actions {
                 span { (c.account.sip()) }
-                form method="POST" action=(format!("{base}/contacts")) {
-                    (form::csrf(p)) (form::method("DELETE"))
-                    input type="hidden" name="contact_id" value=(c.account.id);
-                    button.danger type="submit" { (p.t("Delete")) }
-                }
+                (form::delete(p, &format!("{base}/contacts"), &[("contact_id", c.account.id.to_string())], None))
             }
         } }
         a.button.secondary href=(format!("{base}/contacts/create")) { (p.t("Add a contact")) }
@@ -287,10 +280,7 @@ pub fn show(p: &Page, s: &Show) -> Markup {
                 li.actions {
                     span { strong { (act.key) } " → " code { (act.code) } }
                     a.button.secondary href=(format!("{base}/actions/{}/edit", act.id)) { (p.t("Edit")) }
-                    form method="POST" action=(format!("{base}/actions/{}", act.id)) {
-                        (form::csrf(p)) (form::method("DELETE"))
-                        button.danger type="submit" { (p.t("Delete")) }
-                    }
+                    (form::delete(p, &format!("{base}/actions/{}", act.id), &[], None))
                 }
             } }
             a.button.secondary href=(format!("{base}/actions/create")) { (p.t("Add an action")) }
@@ -301,10 +291,7 @@ pub fn show(p: &Page, s: &Show) -> Markup {
         ul.menu { @for t in &s.details.types {
             li.actions {
                 span { (t.key) }
-                form method="POST" action=(format!("{base}/types/{}", t.id)) {
-                    (form::csrf(p)) (form::method("DELETE"))
-                    button.danger type="submit" { (p.t("Delete")) }
-                }
+                (form::delete(p, &format!("{base}/types/{}", t.id), &[], None))
             }
         } }
         a.button.secondary href=(format!("{base}/types/create")) { (p.t("Add a type")) }
@@ -329,15 +316,7 @@ pub fn delete(p: &Page, a: &Account) -> Markup {
         (breadcrumb(p, &[accounts_crumb(p), (&a.sip(), Some(format!("/admin/accounts/{}/show", a.id))), (p.t("Delete"), None)]))
         h1 { "Delete an account" }
         div.alert.error { "The deletion is definitive: " strong { (a.sip()) } " and all its data will be destroyed." }
-        form method="POST" action="/admin/accounts" {
-            (form::csrf(p))
-            (form::method("DELETE"))
-            input type="hidden" name="account_id" value=(a.id);
-            div.actions {
-                button.danger type="submit" { (p.t("Delete")) }
-                a.button.secondary href=(format!("/admin/accounts/{}/show", a.id)) { (p.t("Cancel")) }
-            }
-        }
+        (form::delete(p, "/admin/accounts", &[("account_id", a.id.to_string())], Some(&format!("/admin/accounts/{}/show", a.id))))
     }
 }
 
@@ -440,13 +419,7 @@ pub fn type_delete(p: &Page, t: &AccountType) -> Markup {
         (breadcrumb(p, &[(p.t("Account types"), Some("/admin/accounts/types".into())), (p.t("Delete"), None)]))
         h1 { "Delete the type " (t.key) "?" }
         p { "It will be removed from every account." }
-        form method="POST" action=(format!("/admin/accounts/types/{}", t.id)) {
-            (form::csrf(p)) (form::method("DELETE"))
-            div.actions {
-                button.danger type="submit" { (p.t("Delete")) }
-                a.button.secondary href="/admin/accounts/types" { (p.t("Cancel")) }
-            }
-        }
+        (form::delete(p, &format!("/admin/accounts/types/{}", t.id), &[], Some("/admin/accounts/types")))
     }
 }
 

@@ -26,12 +26,12 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         // Account types, before `{id}`.
         ("GET", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, types_index),
         ("GET", ["accounts", "types", "create"]) => page(ctx, "/admin/accounts/types/create", method, |w| type_form(w, None)),
-        ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, type_create),
+        ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, |w| type_save(w, None)),
         ("GET", ["accounts", "types", t, "edit"]) if id(t).is_some() => {
             page(ctx, "/admin/accounts/types/{id}/edit", method, move |w| type_form(w, id(t)))
         }
         ("PUT", ["accounts", "types", t]) if id(t).is_some() => {
-            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_update(w, num(t)))
+            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_save(w, id(t)))
         }
         ("GET", ["accounts", "types", t, "delete"]) if id(t).is_some() => {
             page(ctx, "/admin/accounts/types/{id}/delete", method, move |w| type_delete_form(w, num(t)))
@@ -125,6 +125,18 @@ fn show_url(id: i64) -> String {
     format!("/admin/accounts/{id}/show")
 }
 
+/// A success message, then back to the account page.
+fn to_show(w: &Web, id: i64, message: impl Into<String>) -> WebResult {
+    w.flash("success", message)?;
+    redirect(&show_url(id))
+}
+
+/// A success message, then back to the account types.
+fn to_types(w: &Web, message: &str) -> WebResult {
+    w.flash("success", message)?;
+    redirect("/admin/accounts/types")
+}
+
 // --- list ---
 
 /// Query parameters of the list, kept in the pager's links.
@@ -182,9 +194,7 @@ fn search(w: &Web) -> WebResult {
 
 /// The admin form's fields as the account service expects them.
 fn account_input(w: &Web, existing: Option<&Account>) -> Input {
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", Value::String(algorithm.into()));
+    let mut input = w.form_with_algorithm();
     // The form has no admin/activated fields: they are toggles on the show page.
     input.set("admin", Value::Bool(existing.is_some_and(|a| a.admin)));
     input.set("activated", Value::Null);
@@ -211,8 +221,7 @@ fn create(w: &Web) -> WebResult {
     let input = account_input(w, None);
     match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
         Ok(account) => {
-            w.flash("success", "Account created.")?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, "Account created.")
         }
         Err(errors) => account_view(w, None, &State::new(&input, &errors), 422),
     }
@@ -228,8 +237,7 @@ fn update(w: &Web, n: i64) -> WebResult {
     let input = account_input(w, Some(&account));
     match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input, accounts::PasswordOnUpdate::KeepWhenEmpty))? {
         Ok(updated) => {
-            w.flash("success", "Account updated.")?;
-            redirect(&show_url(updated.id))
+            to_show(w, updated.id, "Account updated.")
         }
         Err(errors) => account_view(w, Some(&account), &State::new(&input, &errors), 422),
     }
@@ -264,8 +272,7 @@ fn toggle(w: &Web, n: i64, action: &str) -> WebResult {
         "provision" => accounts::renew_provisioning_token(app, &account).map(|_| "Provisioning link renewed; the previous one no longer works."),
         _ => Err(AppError::not_found()),
     }?;
-    w.flash("success", message)?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, message)
 }
 
 fn delete_form(w: &Web, n: i64) -> WebResult {
@@ -275,7 +282,7 @@ fn delete_form(w: &Web, n: i64) -> WebResult {
 
 fn destroy(w: &Web) -> WebResult {
     w.admin()?;
-    let n = w.form().text("account_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let n = w.form_id("account_id")?;
     let (_, account) = target(w, n)?;
     accounts::delete(w.ctx.app, &account)?;
     w.flash("success", format!("Account {} deleted.", account.sip()))?;
@@ -297,13 +304,10 @@ fn external_form(w: &Web, n: i64) -> WebResult {
 
 fn external_save(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", Value::String(algorithm.into()));
+    let input = w.form_with_algorithm();
     match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
         Ok(_) => {
-            w.flash("success", w.t("External Account saved."))?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, w.t("External Account saved."))
         }
         Err(errors) => external_view(w, &account, &State::new(&input, &errors), 422),
     }
@@ -312,15 +316,13 @@ fn external_save(w: &Web, n: i64) -> WebResult {
 fn external_delete(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     external_accounts::delete(w.ctx.app, &account)?;
-    w.flash("success", w.t("External Account removed."))?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, w.t("External Account removed."))
 }
 
 fn external_attach(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     external_accounts::attach_from_pool(w.ctx.app, &account)?;
-    w.flash("success", w.t("External Account attached."))?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, w.t("External Account attached."))
 }
 
 // --- contacts ---
@@ -348,8 +350,7 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
     };
     match form_errors(result)? {
         Ok(()) => {
-            w.flash("success", "Contact added.")?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, "Contact added.")
         }
         Err(errors) => contact_view(w, &account, &State::new(input, &errors), 422),
     }
@@ -357,10 +358,9 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
 
 fn contact_remove(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let contact_id = w.form().text("contact_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let contact_id = w.form_id("contact_id")?;
     dictionary::remove_contact(w.ctx.app, &account, contact_id)?;
-    w.flash("success", "Contact removed.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Contact removed.")
 }
 
 // --- types of an account ---
@@ -374,17 +374,15 @@ fn account_type_form(w: &Web, n: i64) -> WebResult {
 
 fn account_type_add(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let type_id = w.form().text("account_type_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let type_id = w.form_id("account_type_id")?;
     dictionary::attach_type(w.ctx.app, &account, type_id)?;
-    w.flash("success", "Type added.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Type added.")
 }
 
 fn account_type_remove(w: &Web, n: i64, type_id: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     dictionary::detach_type(w.ctx.app, &account, type_id)?;
-    w.flash("success", "Type removed.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Type removed.")
 }
 
 // --- actions ---
@@ -405,8 +403,7 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
     };
     match form_errors(result)? {
         Ok(_) => {
-            w.flash("success", if action_id.is_some() { "Action updated." } else { "Action created." })?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." })
         }
         Err(errors) => Ok(w.render("Action", 422, |p| v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors)))?),
     }
@@ -415,8 +412,7 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
 fn action_delete(w: &Web, n: i64, action_id: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     dictionary::delete_action(w.ctx.app, &account, action_id)?;
-    w.flash("success", "Action deleted.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Action deleted.")
 }
 
 // --- account types ---
@@ -427,34 +423,27 @@ fn types_index(w: &Web) -> WebResult {
     Ok(w.render(w.t("Account types"), 200, |p| v::types(p, &list))?)
 }
 
-fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
+fn type_view(w: &Web, type_id: Option<i64>, state: &State, status: u16) -> WebResult {
     w.admin()?;
     let existing = type_id.map(|t| dictionary::type_by_id(w.ctx.app, t)).transpose()?;
-    Ok(w.render(w.t("Account types"), 200, |p| v::type_form(p, existing.as_ref(), &State::default()))?)
+    Ok(w.render(w.t("Account types"), status, |p| v::type_form(p, existing.as_ref(), state))?)
 }
 
-fn type_create(w: &Web) -> WebResult {
-    w.admin()?;
-    let input = w.form();
-    match form_errors(dictionary::create_type(w.ctx.app, input))? {
-        Ok(_) => {
-            w.flash("success", "Account type created.")?;
-            redirect("/admin/accounts/types")
-        }
-        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, None, &State::new(input, &errors)))?),
-    }
+fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
+    type_view(w, type_id, &State::default(), 200)
 }
 
-fn type_update(w: &Web, type_id: i64) -> WebResult {
+/// Creates (`type_id` None) or updates an account type.
+fn type_save(w: &Web, type_id: Option<i64>) -> WebResult {
     w.admin()?;
-    let existing = dictionary::type_by_id(w.ctx.app, type_id)?;
     let input = w.form();
-    match form_errors(dictionary::update_type(w.ctx.app, type_id, input))? {
-        Ok(_) => {
-            w.flash("success", "Account type updated.")?;
-            redirect("/admin/accounts/types")
-        }
-        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, Some(&existing), &State::new(input, &errors)))?),
+    let result = match type_id {
+        Some(t) => dictionary::type_by_id(w.ctx.app, t).and_then(|_| dictionary::update_type(w.ctx.app, t, input)).map(|_| "Account type updated."),
+        None => dictionary::create_type(w.ctx.app, input).map(|_| "Account type created."),
+    };
+    match form_errors(result)? {
+        Ok(message) => to_types(w, message),
+        Err(errors) => type_view(w, type_id, &State::new(input, &errors), 422),
     }
 }
 
@@ -467,8 +456,7 @@ fn type_delete_form(w: &Web, type_id: i64) -> WebResult {
 fn type_delete(w: &Web, type_id: i64) -> WebResult {
     w.admin()?;
     dictionary::delete_type(w.ctx.app, type_id)?;
-    w.flash("success", "Account type deleted.")?;
-    redirect("/admin/accounts/types")
+    to_types(w, "Account type deleted.")
 }
 
 // --- statistics ---

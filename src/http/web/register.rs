@@ -95,9 +95,7 @@ fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppRes
 }
 
 fn with_algorithm(w: &Web) -> Input {
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", Value::String(algorithm.into()));
+    let mut input = w.form_with_algorithm();
     input.set("domain", Value::Null);
     input
 }
