@@ -235,7 +235,13 @@ fn portal_in_a_real_browser() {
     driver.fill("#f-registrar", "registrar.example.net:5070");
     driver.fill("#f-password", "extsecret");
     driver.click("form.stack button[type=submit]");
-    let page = driver.source();
+    // The answer comes back to the same URL: wait for its content.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut page = driver.source();
+    while !page.contains("field-error") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        page = driver.source();
+    }
     assert!(page.contains("The username may not contain spaces") && page.contains("registrar.example.net:5070") && !page.contains("extsecret"));
     driver.screenshot("05b-external-account-error");
     driver.fill("#f-username", "ext.user");

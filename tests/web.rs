@@ -26,8 +26,9 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn get(&mut self, path: &str) -> Resp {
-        let mut req = self.server.get(path).no_accept().header("Accept", "text/html");
+    /// Sends with the browser's cookie and language; keeps the new cookie.
+    fn send(&mut self, req: common::Req<'_>) -> Resp {
+        let mut req = req.no_accept().header("Accept", "text/html");
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
         }
@@ -39,17 +40,12 @@ impl<'a> Browser<'a> {
         resp
     }
 
+    fn get(&mut self, path: &str) -> Resp {
+        self.send(self.server.get(path))
+    }
+
     fn post_raw(&mut self, path: &str, pairs: &[(&str, &str)]) -> Resp {
-        let mut req = self.server.post(path).no_accept().header("Accept", "text/html").form(pairs);
-        if let Some(c) = &self.cookie {
-            req = req.header("Cookie", c);
-        }
-        if let Some(l) = self.lang {
-            req = req.header("Accept-Language", l);
-        }
-        let resp = req.send();
-        self.keep(&resp);
-        resp
+        self.send(self.server.post(path).form(pairs))
     }
 
     /// Opens `form_page`, then posts `pairs` with its CSRF token.
