@@ -192,7 +192,12 @@ CREATE TABLE external_accounts (
     used TINYINT(1) NOT NULL DEFAULT 0,
     account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
     created_at DATETIME NOT NULL,
-    updated_at DATETIME NOT NULL
+    updated_at DATETIME NOT NULL,
+    -- Schema 2: where the external account registers (NULL: its domain).
+    realm VARCHAR(64),
+    registrar VARCHAR(255),
+    outbound_proxy VARCHAR(255),
+    protocol VARCHAR(4)
 );
 CREATE UNIQUE INDEX external_accounts_username_domain_unique ON external_accounts(username, domain);
 

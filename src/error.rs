@@ -79,6 +79,12 @@ impl AppError {
         AppError::NotFound(MISSING_ELEMENTS.to_string())
     }
 
+    /// A required field missing after validation passed: a bug, never the
+    /// client's fault (every `None` of a required field adds an error).
+    pub fn unvalidated() -> AppError {
+        AppError::Internal("validation let a required field through".into())
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             AppError::Validation(_) => 422,

@@ -224,6 +224,32 @@ fn portal_in_a_real_browser() {
     driver.click("form[action$='/provision'] button");
     assert!(driver.source().contains("/provisioning/qrcode/"));
     driver.screenshot("05-admin-show-qr");
+
+    // It attaches an external account: an error first (the typed values
+    // stay, the password does not), then success on the account page.
+    let show = driver.url();
+    driver.click("a[href$='/external_account']");
+    driver.wait_url("/external_account", |u| u.ends_with("/external_account"));
+    driver.fill("#f-username", "ext user");
+    driver.fill("#f-domain", "voip.example.net");
+    driver.fill("#f-registrar", "registrar.example.net:5070");
+    driver.fill("#f-password", "extsecret");
+    driver.click("form.stack button[type=submit]");
+    // The answer comes back to the same URL: wait for its content.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut page = driver.source();
+    while !page.contains("field-error") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        page = driver.source();
+    }
+    assert!(page.contains("The username may not contain spaces") && page.contains("registrar.example.net:5070") && !page.contains("extsecret"));
+    driver.screenshot("05b-external-account-error");
+    driver.fill("#f-username", "ext.user");
+    driver.fill("#f-password", "extsecret");
+    driver.click("form.stack button[type=submit]");
+    driver.wait_url("the account page", |u| u == show);
+    assert!(driver.source().contains("ext.user@voip.example.net"));
+    driver.screenshot("05c-external-account-attached");
     driver.go(&format!("{base}/admin/accounts"));
     driver.screenshot("06-admin-list");
     driver.go(&format!("{base}/admin/statistics/week"));

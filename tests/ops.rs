@@ -213,7 +213,7 @@ fn doctor_fails_on_broken_installations() {
 
     // 4. Wrong OVH credentials are told apart from an unreachable API.
     let ovh = ovh_server::OvhServer::start("ak", "the-right-secret", "ck");
-    s.db().execute_batch("PRAGMA user_version = 1; PRAGMA journal_mode = WAL;").unwrap();
+    s.db().execute_batch(&format!("PRAGMA user_version = {}; PRAGMA journal_mode = WAL;", flexiapi::db::SCHEMA_VERSION)).unwrap();
     s.env.retain(|(k, _)| !["OVH_APP_ENDPOINT", "MAIL_DRIVER", "DEVICES_MANAGEMENT"].contains(&k.as_str()));
     s.env.push(("OVH_APP_ENDPOINT".into(), ovh.base_url()));
     let out = s.cli(&["doctor"]);

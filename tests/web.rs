@@ -26,8 +26,9 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn get(&mut self, path: &str) -> Resp {
-        let mut req = self.server.get(path).no_accept().header("Accept", "text/html");
+    /// Sends with the browser's cookie and language; keeps the new cookie.
+    fn send(&mut self, req: common::Req<'_>) -> Resp {
+        let mut req = req.no_accept().header("Accept", "text/html");
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
         }
@@ -39,14 +40,12 @@ impl<'a> Browser<'a> {
         resp
     }
 
+    fn get(&mut self, path: &str) -> Resp {
+        self.send(self.server.get(path))
+    }
+
     fn post_raw(&mut self, path: &str, pairs: &[(&str, &str)]) -> Resp {
-        let mut req = self.server.post(path).no_accept().header("Accept", "text/html").form(pairs);
-        if let Some(c) = &self.cookie {
-            req = req.header("Cookie", c);
-        }
-        let resp = req.send();
-        self.keep(&resp);
-        resp
+        self.send(self.server.post(path).form(pairs))
     }
 
     /// Opens `form_page`, then posts `pairs` with its CSRF token.
@@ -299,9 +298,31 @@ fn admin_accounts_crud_and_provisioning() {
     let r = b.submit("/panel", "/admin/accounts/search", &[("search", "erin")]).expect(302);
     assert_eq!(r.header("Location").as_deref(), Some("/admin/accounts?search=erin"));
 
-    // Edit: errors keep the typed values; success.
-    let r = b.submit(&format!("/admin/accounts/{id}/edit"), &format!("/admin/accounts/{id}"), &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")]).expect(422);
-    assert!(r.text().contains("The password field is required."));
+    // Edit: errors keep the typed values; the password is optional unless
+    // the username changes (the stored HA1 depends on it); success.
+    let edit = format!("/admin/accounts/{id}/edit");
+    let update = format!("/admin/accounts/{id}");
+    let stored = |s: &Server| -> (String, String) {
+        s.db().query_row(&format!("SELECT password, algorithm FROM passwords WHERE account_id = {id}"), [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+    };
+    let before_edit = stored(&server);
+    let form = b.get(&edit).expect(200).text();
+    assert!(form.contains("value=\"erin@example.net\"") && !form.contains("name=\"password\" required"), "no required password on edit");
+    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")]).expect(422);
+    assert!(r.text().contains("valid email") && r.text().contains("value=\"x\"") && !r.text().contains("The password field is required."));
+    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0009"), ("password", ""), ("email", "erin@example.net")]).expect(422);
+    assert!(r.text().contains("A new password is required when the username or domain changes"));
+    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", "abc"), ("email", "erin@example.net")]).expect(422);
+    assert!(r.text().contains("at least 6 characters") && !r.text().contains("value=\"abc\""));
+    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "erin@example.net"), ("display_name", "Erin B"), ("phone", "+33611111111"), ("dtmf_protocol", "rfc2833")]);
+    assert_eq!(r.status, 302, "{}", r.text());
+    assert_eq!(stored(&server), before_edit, "an empty password keeps the stored one");
+    let shown: String = server.db().query_row(&format!("SELECT display_name FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    assert_eq!(shown, "Erin B");
+    // No CSRF token: 403, nothing changed.
+    b.get(&edit);
+    assert_eq!(b.post_raw(&update, &[("_method", "PUT"), ("username", "erin0001"), ("display_name", "Forged")]).status, 403);
+    assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE display_name = 'Forged'")), 0);
     let r = b.submit(
         &format!("/admin/accounts/{id}/edit"),
         &format!("/admin/accounts/{id}"),
@@ -508,4 +529,247 @@ fn phone_registration_and_recovery_pages() {
     let r = g.submit("/login/phone", "/authenticate/phone", &[("phone", "+33699999999")]).expect(200);
     assert!(r.text().contains("/authenticate/phone/confirm"));
     assert_eq!(g.submit("/login/phone", "/authenticate/phone/confirm", &[("code", "1234")]).status, 422);
+}
+
+/// The external account row of an account: (username, domain, realm,
+/// registrar, outbound_proxy, protocol, password, algorithm).
+type ExternalRow = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, String, String);
+
+fn external_row(server: &Server, account_id: i64) -> Option<ExternalRow> {
+    server
+        .db()
+        .query_row(
+            "SELECT username, domain, realm, registrar, outbound_proxy, protocol, password, algorithm FROM external_accounts WHERE account_id = ?1",
+            [account_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+        )
+        .ok()
+}
+
+#[test]
+fn admin_external_account_form() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    let id = user(&server, &key, "ivan0001", "secret123");
+    let other = user(&server, &key, "ivan0002", "secret123");
+    let form = format!("/admin/accounts/{id}/external_account");
+    let show = format!("/admin/accounts/{id}/show");
+    let valid = [
+        ("username", "ivan.ext"),
+        ("domain", "voip.example.net"),
+        ("realm", "auth.example.net"),
+        ("registrar", "registrar.example.net:5070"),
+        ("outbound_proxy", "proxy.example.net"),
+        ("protocol", "TCP"),
+        ("password", "extsecret"),
+    ];
+
+    // Not logged in: to /login, nothing stored.
+    let mut guest = Browser::new(&server);
+    assert_eq!(guest.get(&form).header("Location").as_deref(), Some("/login"));
+    assert_eq!(guest.submit("/login", &form, &valid).header("Location").as_deref(), Some("/login"));
+    // Logged in, not admin: 403.
+    let mut plain = Browser::new(&server);
+    plain.login("ivan0002", "secret123");
+    assert_eq!(plain.get(&form).status, 403);
+    assert_eq!(plain.submit("/panel", &form, &valid).status, 403);
+    assert_eq!(server.count("external_accounts"), 0);
+
+    let mut b = Browser::new(&server);
+    b.login("adminuser", "adminpassword");
+    let page = b.get(&show).expect(200).text();
+    assert!(page.contains("No External Account attached.") && page.contains(&format!("href=\"{form}\"")));
+    // The imported pool is off on this instance: said with the seed's words.
+    assert!(page.contains("The feature is not enabled on this instance."));
+    let page = b.get(&form).expect(200).text();
+    for field in ["username", "domain", "realm", "registrar", "outbound_proxy", "protocol", "password", "password_sha256"] {
+        assert!(page.contains(&format!("name=\"{field}\"")), "{field}");
+    }
+    // CSRF token missing: 403, nothing stored.
+    assert_eq!(b.post_raw(&form, &valid).status, 403);
+    assert_eq!(server.count("external_accounts"), 0);
+
+    // Each validation error: the form again with the message and the
+    // typed values, never the password.
+    let with = |field: &str, value: &'static str| -> Vec<(String, String)> {
+        valid.iter().map(|(k, v)| (k.to_string(), if *k == field { value.to_string() } else { v.to_string() })).collect()
+    };
+    let cases: [(&str, &str, &str); 9] = [
+        ("username", "", "The username field is required."),
+        ("username", "ivan ext", "The username may not contain spaces"),
+        ("domain", "", "The domain field is required."),
+        ("domain", "not a host", "The domain must be a valid host name."),
+        ("realm", "a realm", "The realm may not contain spaces"),
+        ("registrar", "sip:registrar.example.net", "The registrar must be a host name, optionally followed by :port."),
+        ("outbound_proxy", "proxy.example.net:99999", "The outbound proxy must be a host name, optionally followed by :port."),
+        ("protocol", "SCTP", "The selected protocol is invalid."),
+        ("password", "", "The password field is required."),
+    ];
+    for (field, value, message) in cases {
+        let pairs = with(field, value);
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = b.submit(&form, &form, &refs).expect(422);
+        let text = r.text();
+        assert!(text.contains(message), "{field}: {message}");
+        assert!(text.contains("class=\"field invalid\""), "{field}: the field is marked");
+        if field != "username" {
+            assert!(text.contains("value=\"ivan.ext\""), "{field}: typed values kept");
+        }
+        assert!(!text.contains("extsecret"), "{field}: the password is never echoed");
+    }
+    assert_eq!(server.count("external_accounts"), 0);
+
+    // Success: stored with the HA1 of its own realm, shown, provisioned.
+    let r = b.submit(&form, &form, &valid).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some(show.as_str()));
+    let row = external_row(&server, id).expect("attached");
+    let ha1 = common::hash("MD5", "ivan.ext:auth.example.net:extsecret");
+    assert_eq!(
+        row,
+        (
+            "ivan.ext".into(),
+            "voip.example.net".into(),
+            Some("auth.example.net".into()),
+            Some("registrar.example.net:5070".into()),
+            Some("proxy.example.net".into()),
+            Some("TCP".into()),
+            ha1.clone(),
+            "MD5".into()
+        )
+    );
+    let page = b.get(&show).expect(200).text();
+    assert!(page.contains("External Account saved.") && page.contains("ivan.ext@voip.example.net") && page.contains("registrar.example.net:5070"));
+    b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
+    let token: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let xml = server.get(&format!("/provisioning/{token}")).no_accept().send().expect(200).text();
+    for needle in ["sip:registrar.example.net:5070;transport=tcp", "sip:proxy.example.net;transport=tcp", "auth.example.net", &ha1, "external_account"] {
+        assert!(xml.contains(needle), "{needle} in {xml}");
+    }
+
+    // Edit: the stored values shown; an empty password keeps the hash
+    // while the identity stays; a new identity needs a new password.
+    let page = b.get(&form).expect(200).text();
+    assert!(page.contains("value=\"registrar.example.net:5070\"") && !page.contains(&ha1));
+    let mut edit = with("registrar", "");
+    edit.retain(|(k, _)| k != "password");
+    edit.push(("_method".into(), "PUT".into()));
+    let refs: Vec<(&str, &str)> = edit.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    b.submit(&form, &form, &refs).expect(302);
+    let row = external_row(&server, id).unwrap();
+    assert_eq!((row.3.as_deref(), row.6.as_str()), (None, ha1.as_str()));
+    let r = b.submit(&form, &form, &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
+    assert!(r.text().contains("A new password is required when the username, domain or realm changes"));
+    b.submit(&form, &form, &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "TLS"), ("password", "other-secret"), ("password_sha256", "1")])
+        .expect(302);
+    let row = external_row(&server, id).unwrap();
+    assert_eq!(row.6, common::hash("SHA-256", "ivan.new:voip.example.net:other-secret"));
+    assert_eq!((row.2.as_deref(), row.5.as_deref(), row.7.as_str()), (None, Some("TLS"), "SHA-256"));
+    assert_eq!(server.count("external_accounts"), 1, "edited in place");
+
+    // The same external account cannot serve two accounts.
+    let other_form = format!("/admin/accounts/{other}/external_account");
+    let r = b.submit(&other_form, &other_form, &[("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP"), ("password", "x")]).expect(422);
+    assert!(r.text().contains("already attached to another account"));
+
+    // Delete; a second time there is nothing left: 404.
+    b.submit(&show, &form, &[("_method", "DELETE")]).expect(302);
+    assert!(external_row(&server, id).is_none());
+    assert_eq!(b.submit(&show, &form, &[("_method", "DELETE")]).status, 404);
+    // The pool is off: its attach action does not exist.
+    assert_eq!(b.submit(&show, &format!("/admin/accounts/{id}/external_account/attach"), &[]).status, 404);
+
+    // French.
+    b.lang = Some("fr");
+    let page = b.get(&form).expect(200).text();
+    assert!(page.contains("Associer un compte externe") && page.contains("Proxy sortant") && page.contains("Protocole"));
+    let r = b.submit(&form, &form, &[("username", "x"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
+    assert!(r.text().contains("Veuillez corriger les erreurs ci-dessous."));
+}
+
+#[test]
+fn admin_external_account_pool() {
+    let server = Server::start(&[("ACCOUNT_CONSUME_EXTERNAL_ACCOUNT_ON_CREATE", "true")]);
+    let (_, _, key) = server.admin("adminuser");
+    server
+        .db()
+        .execute_batch(
+            "INSERT INTO external_accounts (username, domain, password, algorithm, used, created_at, updated_at) VALUES \
+             ('pool1', 'pool.example.net', 'h1', 'MD5', 0, datetime('now'), datetime('now')), \
+             ('pool2', 'pool.example.net', 'h2', 'MD5', 0, datetime('now'), datetime('now'))",
+        )
+        .unwrap();
+    // Creating an account consumes one; the admin deletes it, then takes
+    // the next one from the pool on the account page.
+    let id = user(&server, &key, "jane0001", "secret123");
+    assert_eq!(external_row(&server, id).map(|r| r.0).as_deref(), Some("pool1"));
+    let mut b = Browser::new(&server);
+    b.login("adminuser", "adminpassword");
+    let show = format!("/admin/accounts/{id}/show");
+    b.submit(&show, &format!("/admin/accounts/{id}/external_account"), &[("_method", "DELETE")]).expect(302);
+    let page = b.get(&show).expect(200).text();
+    assert!(page.contains("Attach an imported External Account (1 left)") && !page.contains("The feature is not enabled"));
+    let attach = format!("/admin/accounts/{id}/external_account/attach");
+    b.submit(&show, &attach, &[]).expect(302);
+    assert_eq!(external_row(&server, id).map(|r| r.0).as_deref(), Some("pool2"));
+    let r = b.submit(&show, &attach, &[]);
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("already attached"));
+}
+
+#[test]
+fn statistics_graphs_by_type_and_activation() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("adminuser");
+    for (name, phone, activated) in [("stat0001", None, true), ("stat0002", None, false), ("stat0003", Some("+33633333333"), true), ("stat0004", Some("+33644444444"), false), ("stat0005", Some("+33655555555"), false)] {
+        let mut body = serde_json::json!({"username": name, "password": "secret123", "algorithm": "MD5", "activated": activated});
+        if let Some(p) = phone {
+            body["phone"] = serde_json::json!(p);
+        }
+        common::create_account(&server, &key, body);
+    }
+    let mut b = Browser::new(&server);
+    b.login("adminuser", "adminpassword");
+    for period in ["day", "week", "month"] {
+        let page = b.get(&format!("/admin/statistics/{period}")).expect(200).text();
+        assert!(page.contains("<svg") && !page.contains("<script"), "{period}");
+        // The five accounts above (the console's admin is dated years back).
+        for segment in ["Activated email: 1", "Unactivated email: 1", "Activated phone: 1", "Unactivated phone: 2"] {
+            assert!(page.contains(segment), "{period}: {segment}");
+        }
+        assert!(page.contains("5 registrations in this period."), "{period}");
+        assert!(page.contains("aria-current=\"page\""), "{period}: the current tab");
+    }
+    b.lang = Some("fr-FR");
+    let page = b.get("/admin/statistics/week").expect(200).text();
+    assert!(page.contains("Téléphones activés") && page.contains("E-mail activé: 1") && page.contains("Semaine"));
+    let mut plain = Browser::new(&server);
+    plain.login("stat0001", "secret123");
+    assert_eq!(plain.get("/admin/statistics/day").status, 403);
+}
+
+#[test]
+fn creation_token_page_and_api_anchors_without_the_panel() {
+    let server = Server::start(&[("WEB_PANEL", "false")]);
+    let token = server.post("/api/account_creation_request_tokens").send().expect(201).json()["token"].as_str().unwrap().to_string();
+    let mut b = Browser::new(&server);
+    let page = b.get(&format!("/creation_token/check/{token}")).expect(200).text();
+    assert!(page.contains("I'm not a robot"));
+    // CSRF missing: 403, not validated.
+    assert_eq!(b.post_raw("/creation_token/validate", &[("account_creation_request_token", &token)]).status, 403);
+    assert_eq!(count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"), 0);
+    let r = b.submit(&format!("/creation_token/check/{token}"), "/creation_token/validate", &[("account_creation_request_token", &token)]).expect(200);
+    assert!(r.text().contains("The request is validated"));
+    assert_eq!(count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"), 1);
+    assert_eq!(b.get("/creation_token/check/unknowntoken1").status, 404);
+    b.lang = Some("fr");
+    assert!(b.get(&format!("/creation_token/check/{token}")).text().contains("Je ne suis pas un robot"));
+
+    // The API page carries the anchors other pages link to.
+    let api = b.get("/api").expect(200).text();
+    for anchor in ["about--auth", "ping", "accounts", "account-types", "statistics"] {
+        assert!(api.contains(&format!("id=\"{anchor}\"")), "{anchor}");
+    }
+    // ... and the provisioning page links to one of them.
+    let provisioning_doc = b.get("/provisioning/documentation").text();
+    assert!(provisioning_doc.contains("/api#about--auth"));
 }

@@ -153,7 +153,7 @@ pub fn remove_contact(conn: &Connection, account_id: i64, contact_id: i64) -> ru
 
 // --- external accounts ---
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExternalAccount {
     pub id: i64,
     pub username: String,
@@ -161,14 +161,50 @@ pub struct ExternalAccount {
     pub password: String,
     pub algorithm: String,
     pub account_id: Option<i64>,
+    pub realm: Option<String>,
+    pub registrar: Option<String>,
+    pub outbound_proxy: Option<String>,
+    /// `UDP`, `TCP` or `TLS`; `None` for imported rows (the client decides).
+    pub protocol: Option<String>,
+}
+
+impl ExternalAccount {
+    /// The realm its HA1 was computed with: the realm, else the domain.
+    pub fn effective_realm(&self) -> &str {
+        self.realm.as_deref().unwrap_or(&self.domain)
+    }
 }
 
 pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ExternalAccount>> {
     optional(conn.cached_row(
-        "SELECT id, username, domain, password, algorithm, account_id FROM external_accounts WHERE account_id = ?1",
+        "SELECT id, username, domain, password, algorithm, account_id, realm, registrar, outbound_proxy, protocol \
+         FROM external_accounts WHERE account_id = ?1 ORDER BY id LIMIT 1",
         [account_id],
-        |r| Ok(ExternalAccount { id: r.get(0)?, username: r.get(1)?, domain: r.get(2)?, password: r.get(3)?, algorithm: r.get(4)?, account_id: r.get(5)? }),
+        |r| {
+            Ok(ExternalAccount {
+                id: r.get(0)?,
+                username: r.get(1)?,
+                domain: r.get(2)?,
+                password: r.get(3)?,
+                algorithm: r.get(4)?,
+                account_id: r.get(5)?,
+                realm: r.get(6)?,
+                registrar: r.get(7)?,
+                outbound_proxy: r.get(8)?,
+                protocol: r.get(9)?,
+            })
+        },
     ))
+}
+
+/// Is (username, domain) an external account other than `except_id`?
+pub fn external_account_taken(conn: &Connection, username: &str, domain: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
+    conn.cached_row(
+        "SELECT count(*) FROM external_accounts WHERE username = ?1 AND domain = ?2 AND id IS NOT ?3",
+        params![username, domain, except_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Attaches the first unused external account; false when none is left.
@@ -180,14 +216,27 @@ pub fn consume_external_account(conn: &Connection, account_id: i64) -> rusqlite:
     )? == 1)
 }
 
-/// Sets (or replaces) the external account attached to an account.
-pub fn attach_external_account(conn: &Connection, account_id: i64, username: &str, domain: &str, password: &str, algorithm: &str) -> rusqlite::Result<()> {
+/// Attaches `e` to `account_id`: updates the attached row in place
+/// (keeping its id and group) or inserts one, marked used.
+pub fn save_external_account(conn: &Connection, account_id: i64, e: &ExternalAccount) -> rusqlite::Result<()> {
     let now = time::now_sql();
-    conn.cached_execute("DELETE FROM external_accounts WHERE account_id = ?1", [account_id])?;
-    conn.cached_execute(
-        "INSERT INTO external_accounts (username, domain, \"group\", password, algorithm, used, account_id, created_at, updated_at) \
-         VALUES (?1, ?2, '', ?3, ?4, 1, ?5, ?6, ?6)",
-        params![username, domain, password, algorithm, account_id, now],
+    let updated = conn.cached_execute(
+        "UPDATE external_accounts SET username = ?2, domain = ?3, password = ?4, algorithm = ?5, realm = ?6, \
+         registrar = ?7, outbound_proxy = ?8, protocol = ?9, used = 1, updated_at = ?10 WHERE account_id = ?1",
+        params![account_id, e.username, e.domain, e.password, e.algorithm, e.realm, e.registrar, e.outbound_proxy, e.protocol, now],
     )?;
+    if updated == 0 {
+        conn.cached_execute(
+            "INSERT INTO external_accounts (username, domain, \"group\", password, algorithm, used, account_id, \
+             realm, registrar, outbound_proxy, protocol, created_at, updated_at) \
+             VALUES (?1, ?2, '', ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![e.username, e.domain, e.password, e.algorithm, account_id, e.realm, e.registrar, e.outbound_proxy, e.protocol, now],
+        )?;
+    }
     Ok(())
+}
+
+/// Deletes the external account attached to an account.
+pub fn delete_external_account(conn: &Connection, account_id: i64) -> rusqlite::Result<usize> {
+    conn.cached_execute("DELETE FROM external_accounts WHERE account_id = ?1", [account_id])
 }

@@ -26,11 +26,17 @@ use std::time::Duration;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The schema version this binary writes. Bump it with each entry of `UPGRADES`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `UPGRADES[n]` upgrades a database from version `n + 1` to `n + 2`.
 /// Later schema changes are appended here (and folded into schema.sql).
-const UPGRADES: &[&str] = &[];
+const UPGRADES: &[&str] = &[
+    // 2: an external account's realm, registrar, outbound proxy and transport.
+    "ALTER TABLE external_accounts ADD COLUMN realm VARCHAR(64);
+     ALTER TABLE external_accounts ADD COLUMN registrar VARCHAR(255);
+     ALTER TABLE external_accounts ADD COLUMN outbound_proxy VARCHAR(255);
+     ALTER TABLE external_accounts ADD COLUMN protocol VARCHAR(4);",
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -268,4 +274,27 @@ pub fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
 /// Is this error a UNIQUE constraint violation (a race lost to another writer)?
 pub fn is_unique_violation(e: &AppError) -> bool {
     matches!(e, AppError::Internal(detail) if detail.contains("UNIQUE constraint failed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_gains_the_external_account_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::Created));
+        // Back to what version 1 had.
+        conn.execute_batch(
+            "ALTER TABLE external_accounts DROP COLUMN realm;
+             ALTER TABLE external_accounts DROP COLUMN registrar;
+             ALTER TABLE external_accounts DROP COLUMN outbound_proxy;
+             ALTER TABLE external_accounts DROP COLUMN protocol;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::Upgraded { from: 1, to: SCHEMA_VERSION }));
+        conn.execute_batch("SELECT realm, registrar, outbound_proxy, protocol FROM external_accounts").unwrap();
+        assert_eq!(migrate(&mut conn), Ok(Migration::UpToDate));
+    }
 }

@@ -207,6 +207,24 @@ impl UsernamePolicy<'_> {
     }
 }
 
+/// The algorithm a password is stored with, as read from `field`: MD5 or
+/// SHA-256 (clear text cannot be chosen). `None` when absent or invalid;
+/// invalid adds the error.
+pub fn check_algorithm(field: &str, text: Option<&str>, errors: &mut FieldErrors) -> Option<crate::domain::hash::Algorithm> {
+    let algorithm = text.and_then(crate::domain::hash::Algorithm::parse_hashing);
+    if text.is_some() && algorithm.is_none() {
+        errors.add(field, invalid_choice_message(field));
+    }
+    algorithm
+}
+
+/// An account's DTMF protocol, when given: one of [`DTMF_PROTOCOLS`].
+pub fn check_dtmf_protocol(field: &str, value: Option<&str>, errors: &mut FieldErrors) {
+    if value.is_some_and(|p| !DTMF_PROTOCOLS.contains(&p)) {
+        errors.add(field, invalid_choice_message(field));
+    }
+}
+
 /// Password length rule shared by every path that sets one.
 pub fn check_password(field: &str, password: &str, errors: &mut FieldErrors) {
     if password.chars().count() < MIN_PASSWORD_LEN {

@@ -7,7 +7,7 @@ use crate::db::accounts::{self as rows, Account, NewAccount, Profile};
 use crate::db::{self, dictionary, tokens};
 use crate::domain::hash::{self, Algorithm};
 use crate::domain::random;
-use crate::domain::rules::{self, Input, DTMF_PROTOCOLS};
+use crate::domain::rules::{self, Input};
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
 use rusqlite::Connection;
@@ -74,7 +74,8 @@ pub fn find_by_email(app: &App, scope: &Scope, email: &str) -> AppResult<Account
 #[derive(Debug, Clone)]
 struct AdminFields {
     username: String,
-    password: String,
+    /// `None` only when the update keeps the stored password.
+    password: Option<String>,
     algorithm: Algorithm,
     domain: String,
     activated: bool,
@@ -86,6 +87,16 @@ struct AdminFields {
     confirmation_key_expires: Option<String>,
 }
 
+/// How an admin update treats an empty `password`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordOnUpdate {
+    /// `PUT /api/accounts/{id}`: a full replacement, the password included.
+    Required,
+    /// The portal's edit form: empty keeps the stored password, unless the
+    /// username or domain changes (the stored HA1 depends on them).
+    KeepWhenEmpty,
+}
+
 /// Checks the admin fields; `existing` is the account being updated.
 fn validate_admin_fields(
     app: &App,
@@ -93,10 +104,14 @@ fn validate_admin_fields(
     scope: &Scope,
     input: &Input,
     existing: Option<&Account>,
+    password_policy: PasswordOnUpdate,
 ) -> AppResult<AdminFields> {
     let mut errors = FieldErrors::default();
     let username = input.required("username", &mut errors);
-    let password = input.required("password", &mut errors);
+    let password = match (existing, password_policy) {
+        (Some(_), PasswordOnUpdate::KeepWhenEmpty) => input.optional("password", &mut errors),
+        _ => input.required("password", &mut errors),
+    };
     let algorithm_text = input.required("algorithm", &mut errors);
     let display_name = input.optional("display_name", &mut errors);
     let email = input.optional("email", &mut errors);
@@ -124,24 +139,21 @@ fn validate_admin_fields(
             errors.add("username", rules::taken_message("username"));
         }
     }
-    if let Some(password) = &password {
-        rules::check_password("password", password, &mut errors);
+    match (&password, existing, &username) {
+        (Some(password), _, _) => rules::check_password("password", password, &mut errors),
+        (None, Some(a), Some(u)) if *u != a.username || domain != a.domain => {
+            errors.add("password", "A new password is required when the username or domain changes (the stored hash depends on them).")
+        }
+        _ => {}
     }
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     if let Some(email) = &email {
         check_email(app, conn, "email", email, except, &mut errors)?;
     }
     if let Some(phone) = &phone {
         check_new_phone(conn, "phone", phone, except, &mut errors)?;
     }
-    if let Some(p) = &dtmf_protocol {
-        if !DTMF_PROTOCOLS.contains(&p.as_str()) {
-            errors.add("dtmf_protocol", rules::invalid_choice_message("dtmf_protocol"));
-        }
-    }
+    rules::check_dtmf_protocol("dtmf_protocol", dtmf_protocol.as_deref(), &mut errors);
     if let Some(e) = &expires {
         if time::parse_sql(e).is_none() {
             errors.add("confirmation_key_expires", "The confirmation key expires does not match the format Y-m-d H:i:s.");
@@ -154,8 +166,8 @@ fn validate_admin_fields(
     }
     errors.into_result()?;
     // Every `None` above added an error, so these are present.
-    let (Some(username), Some(password), Some(algorithm)) = (username, password, algorithm) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+    let (Some(username), Some(algorithm)) = (username, algorithm) else {
+        return Err(AppError::unvalidated());
     };
     Ok(AdminFields {
         username,
@@ -246,7 +258,10 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
     let id = app
         .db
         .write(|tx| {
-            let f = validate_admin_fields(app, tx, scope, input, None)?;
+            let f = validate_admin_fields(app, tx, scope, input, None, PasswordOnUpdate::Required)?;
+            let Some(password) = &f.password else {
+                return Err(AppError::unvalidated());
+            };
             let (confirmation_key, provisioning_token) = if f.activated {
                 (None, None)
             } else {
@@ -270,7 +285,7 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
                     created_at: None,
                 },
             )?;
-            let hash = hash_password(app, &f.username, &f.domain, f.algorithm, &f.password);
+            let hash = hash_password(app, &f.username, &f.domain, f.algorithm, password);
             rows::replace_password(tx, id, &hash, f.algorithm.as_str())?;
             if !f.activated {
                 rows::set_activation_expiration(tx, id, f.confirmation_key_expires.as_deref())?;
@@ -284,13 +299,14 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
     Ok(account)
 }
 
-/// `PUT /api/accounts/{id}`: a full replacement; absent optional fields are
-/// cleared. Validation comes before the lookup, as in FlexiAPI.
-pub fn update_by_admin(app: &App, scope: &Scope, id: i64, input: &Input) -> AppResult<Account> {
+/// `PUT /api/accounts/{id}` and the admin edit form: a full replacement;
+/// absent optional fields are cleared; the password per `password_policy`.
+/// Validation comes before the lookup, as in FlexiAPI.
+pub fn update_by_admin(app: &App, scope: &Scope, id: i64, input: &Input, password_policy: PasswordOnUpdate) -> AppResult<Account> {
     app.db
         .write(|tx| {
             let existing = rows::by_id(tx, id)?.filter(|a| scope.allows(&a.domain));
-            let f = validate_admin_fields(app, tx, scope, input, existing.as_ref())?;
+            let f = validate_admin_fields(app, tx, scope, input, existing.as_ref(), password_policy)?;
             let Some(existing) = existing else { return Err(AppError::not_found()) };
             rows::update_profile(
                 tx,
@@ -305,8 +321,10 @@ pub fn update_by_admin(app: &App, scope: &Scope, id: i64, input: &Input) -> AppR
                     dtmf_protocol: f.dtmf_protocol,
                 },
             )?;
-            let hash = hash_password(app, &f.username, &f.domain, f.algorithm, &f.password);
-            rows::replace_password(tx, existing.id, &hash, f.algorithm.as_str())?;
+            if let Some(password) = &f.password {
+                let hash = hash_password(app, &f.username, &f.domain, f.algorithm, password);
+                rows::replace_password(tx, existing.id, &hash, f.algorithm.as_str())?;
+            }
             Ok(())
         })
         .map_err(unique_race_to_422("username"))?;

@@ -194,7 +194,7 @@ fn validate_action(input: &Input) -> AppResult<(String, String)> {
     errors.into_result()?;
     match (key, code) {
         (Some(k), Some(c)) => Ok((k, c)),
-        _ => Err(AppError::Internal("validation let a required field through".into())),
+        _ => Err(AppError::unvalidated()),
     }
 }
 

@@ -18,7 +18,7 @@ pub fn send(app: &App, input: &Input) -> AppResult<String> {
     let body = input.required("body", &mut errors);
     errors.into_result()?;
     let (Some(to), Some(body)) = (to, body) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let to = to.strip_prefix("sip:").unwrap_or(&to).to_string();
     match daemon::send_message(path, &to, &body) {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod doctor;
+pub mod external_accounts;
 pub mod hooks;
 pub mod maintenance;
 pub mod provisioning;

@@ -8,7 +8,6 @@ use super::notifications::{self, Channel, MAIL_CODE_MINUTES, PIN_MINUTES};
 use crate::app::App;
 use crate::db::accounts::{self as rows, Account};
 use crate::db::tokens;
-use crate::domain::hash::Algorithm;
 use crate::domain::random;
 use crate::domain::rules::{self, Input};
 use crate::domain::time;
@@ -35,7 +34,7 @@ pub fn request_email_change(app: &App, account: &Account, input: &Input, client_
         }
     }
     errors.into_result()?;
-    let Some(email) = email else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(email) = email else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Mail, &email, client_ip)?;
     let hash = random::alphanumeric(random::EMAIL_HASH_LEN);
     app.db.write(|tx| Ok(tokens::replace_email_change(tx, account.id, &email, &hash)?))?;
@@ -89,7 +88,7 @@ pub fn request_phone_change(app: &App, account: &Account, input: &Input, client_
         app.db.read(|c| check_new_phone(c, "phone", p, Some(account.id), &mut errors))?;
     }
     errors.into_result()?;
-    let Some(phone) = phone else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(phone) = phone else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Sms, &phone, client_ip)?;
     let pin = random::pin();
     app.db.write(|tx| Ok(tokens::replace_phone_change(tx, account.id, &phone, &pin)?))?;
@@ -138,32 +137,49 @@ pub fn confirm_phone_change(app: &App, account: &Account, input: &Input) -> AppR
     Ok(account)
 }
 
-/// `POST /api/accounts/me/password`: `algorithm` (MD5 or SHA-256) and
-/// `password` (6+ chars). An account that has a password must give the
+/// What proves the holder may set a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The current password, as `old_password`, when the account has one
+    /// (`POST /api/accounts/me/password`, the portal's password form).
+    OldPassword,
+    /// A recovery just proved ownership (mailed link or SMS code, the
+    /// portal remembers it in the session): the forgotten password is not
+    /// asked for.
+    Recovered,
+}
+
+/// `POST /api/accounts/me/password`: see [`set_password`] with
+/// [`Proof::OldPassword`].
+pub fn change_password(app: &App, account: &Account, input: &Input) -> AppResult<bool> {
+    set_password(app, account, input, Proof::OldPassword)
+}
+
+/// The one password-setting rule of the API, the portal and the CLI:
+/// `algorithm` (MD5 or SHA-256) and `password` (6+ chars). With
+/// [`Proof::OldPassword`], an account that has a password must give the
 /// right `old_password` (checked against each stored row with its own
 /// algorithm; 422 otherwise, nothing changed). The stored rows are replaced
 /// by one row of the new algorithm, so the old credentials stop working.
 /// The account is activated (proof of ownership, as FlexiAPI). Returns true
-/// when it was the first password; the "Confirmed Registration" mail is
-/// then sent when the account has an email (failure logged).
-pub fn change_password(app: &App, account: &Account, input: &Input) -> AppResult<bool> {
+/// when it was the first password (decided before the replacement); the
+/// "Confirmed Registration" mail is then sent when the account has an
+/// email (failure logged).
+pub fn set_password(app: &App, account: &Account, input: &Input, proof: Proof) -> AppResult<bool> {
     let mut errors = FieldErrors::default();
     let algorithm_text = input.required("algorithm", &mut errors);
     let password = input.required("password", &mut errors);
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     if let Some(p) = &password {
         rules::check_password("password", p, &mut errors);
     }
     errors.into_result()?;
     let (Some(algorithm), Some(password)) = (algorithm, password) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let first = app.db.write(|tx| {
         let stored = rows::passwords(tx, account.id)?;
-        if !stored.is_empty() {
+        if proof == Proof::OldPassword && !stored.is_empty() {
             let Some(old) = input.text("old_password") else {
                 return Err(invalid("old_password", rules::required_message("old_password")));
             };

@@ -193,6 +193,14 @@ pub fn registrar_uri(address: &str) -> String {
     format!("<{uri}>")
 }
 
+/// `<sip:host>` of an external account, `;transport=` when one is chosen.
+fn external_uri(host: &str, protocol: Option<&str>) -> String {
+    match protocol {
+        Some(p) => format!("<sip:{host};transport={}>", p.to_ascii_lowercase()),
+        None => format!("<sip:{host}>"),
+    }
+}
+
 /// `<sip:user@domain>`, with the display name quoted when there is one.
 fn identity(display_name: Option<&str>, username: &str, domain: &str) -> String {
     match display_name.filter(|d| !d.is_empty()) {
@@ -278,20 +286,28 @@ fn build(app: &App, resolved: Option<&Resolved>, request: &Request) -> Config {
             proxy.set("reg_sendregister", "1");
             proxy.set("refkey", "push_notification");
             proxy.set("idkey", "external_account");
-            // Same reason as above: without it liblinphone drops the account;
-            // the external domain is where its registrar is found.
+            // Same reason as above: without it liblinphone drops the account.
+            // Its registrar (else its domain), through its outbound proxy
+            // when one is set, with its transport when one is chosen.
             if proxy.get("reg_proxy").is_none() {
-                proxy.set("reg_proxy", format!("<sip:{}>", external.domain));
+                let host = external.registrar.as_deref().unwrap_or(&external.domain);
+                proxy.set("reg_proxy", external_uri(host, external.protocol.as_deref()));
+                if let Some(route) = &external.outbound_proxy {
+                    proxy.set("reg_route", external_uri(route, external.protocol.as_deref()));
+                }
+            }
+            let realm = external.effective_realm();
+            if proxy.get("realm").is_none() {
+                proxy.set("realm", realm);
             }
             let section = config.section_mut(&format!("auth_info_{next_auth}"));
             section.set("username", external.username.as_str());
             section.set("domain", external.domain.as_str());
+            section.set("realm", realm);
             if external.algorithm == "CLRTXT" {
                 section.set("passwd", external.password.as_str());
-                section.set("realm", external.domain.as_str());
             } else {
                 section.set("ha1", external.password.as_str());
-                section.set("realm", external.domain.as_str());
                 section.set("algorithm", external.algorithm.as_str());
             }
         }

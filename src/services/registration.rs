@@ -18,7 +18,7 @@ use crate::db::accounts::{self as rows, Account, NewAccount};
 use crate::db::{self, tokens};
 use crate::domain::hash::Algorithm;
 use crate::domain::random;
-use crate::domain::rules::{self, Input, DTMF_PROTOCOLS};
+use crate::domain::rules::{self, Input};
 use crate::domain::time;
 use crate::error::{invalid, AppError, AppResult, FieldErrors};
 use crate::notify::mail::MailKind;
@@ -124,17 +124,14 @@ fn validate_sign_up(app: &App, conn: &Connection, domain: &str, input: &Input, o
             errors.add("password_confirmation", "The password confirmation does not match.");
         }
     }
-    let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-    if algorithm_text.is_some() && algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
+    let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     check_token(conn, token.as_deref(), &mut errors)?;
     errors.into_result()?;
     let (Some(password), Some(algorithm)) = (password, algorithm) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let Some(username) = username.clone().or_else(|| phone.clone()) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     Ok(SignUp { username, password, algorithm, domain, email, phone, token })
 }
@@ -251,15 +248,8 @@ pub fn register_with_token(app: &App, domain: &str, input: &Input) -> AppResult<
         if let Some(p) = &password {
             rules::check_password("password", p, &mut errors);
         }
-        let algorithm = algorithm_text.as_deref().and_then(Algorithm::parse_hashing);
-        if algorithm_text.is_some() && algorithm.is_none() {
-            errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-        }
-        if let Some(p) = &dtmf {
-            if !DTMF_PROTOCOLS.contains(&p.as_str()) {
-                errors.add("dtmf_protocol", rules::invalid_choice_message("dtmf_protocol"));
-            }
-        }
+        let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
+        rules::check_dtmf_protocol("dtmf_protocol", dtmf.as_deref(), &mut errors);
         if let Some(e) = &email {
             check_email(app, conn, "email", e, None, &mut errors)?;
         }
@@ -269,7 +259,7 @@ pub fn register_with_token(app: &App, domain: &str, input: &Input) -> AppResult<
             (Some(username), Some(password), Some(algorithm), Some(token)) => {
                 Ok(TokenSignUp { username, password, algorithm, dtmf, email, token })
             }
-            _ => Err(AppError::Internal("validation let a required field through".into())),
+            _ => Err(AppError::unvalidated()),
         }
     };
     let id = app
@@ -459,7 +449,7 @@ pub fn recover_by_phone(app: &App, scope: &Scope, input: &Input, client_ip: &str
     app.db.read(|c| check_token(c, token.as_deref(), &mut errors))?;
     errors.into_result()?;
     let (Some(phone), Some(token)) = (phone, token) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     let account = by_phone_or_username(app, &phone, &scope.domain)?.ok_or_else(AppError::not_found)?;
     notifications::throttle(app, Channel::Sms, &phone, client_ip)?;

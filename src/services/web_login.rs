@@ -26,7 +26,7 @@ pub fn login(app: &App, scope: &Scope, input: &Input, client_ip: &str) -> AppRes
     let password = input.required("password", &mut errors);
     errors.into_result()?;
     let (Some(username), Some(password)) = (username, password) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
+        return Err(AppError::unvalidated());
     };
     ratelimit::hit_all(
         app,
@@ -99,35 +99,6 @@ pub fn check_identifier(account: &Account, input: &Input) -> AppResult<()> {
     errors.into_result()
 }
 
-/// A password set right after a recovery (mailed link or SMS code proved
-/// ownership, the old password is forgotten): the same length rule and
-/// storage as every other path, the account activated. Returns true when it
-/// was the account's first password.
-pub fn set_recovered_password(app: &App, account: &Account, input: &Input) -> AppResult<bool> {
-    let mut errors = FieldErrors::default();
-    let password = input.required("password", &mut errors);
-    if let Some(p) = &password {
-        rules::check_password("password", p, &mut errors);
-    }
-    let algorithm = input.text("algorithm").as_deref().and_then(crate::domain::hash::Algorithm::parse_hashing);
-    if algorithm.is_none() {
-        errors.add("algorithm", rules::invalid_choice_message("algorithm"));
-    }
-    errors.into_result()?;
-    let (Some(password), Some(algorithm)) = (password, algorithm) else {
-        return Err(AppError::Internal("validation let a required field through".into()));
-    };
-    let first = app.db.write(|tx| {
-        let first = rows::passwords(tx, account.id)?.is_empty();
-        super::accounts::set_password(app, tx, account, algorithm, &password)?;
-        rows::set_activated(tx, account.id, true)?;
-        Ok(first)
-    })?;
-    let updated = super::accounts::reload(app, account.id)?;
-    super::hooks::account_event(app, super::hooks::AccountEvent::Edited, &updated);
-    Ok(first)
-}
-
 /// QR login, second direction: a fresh token attached to an account logs
 /// the device presenting it in, once. Unknown, expired, unattached or
 /// already used → 404.
@@ -183,7 +154,7 @@ pub fn recovery_account_by_email(app: &App, scope: &Scope, input: &Input) -> App
     }
     let username = if app.config.account_email_unique { None } else { input.required("username", &mut errors) };
     errors.into_result()?;
-    let Some(email) = email else { return Err(AppError::Internal("validation let a required field through".into())) };
+    let Some(email) = email else { return Err(AppError::unvalidated()) };
     let account = match username {
         Some(u) => app.db.read(|c| {
             let by_name = rows::by_sip(c, &u, &scope.domain)?;

@@ -3,7 +3,7 @@
 use super::form::{self, Field, State};
 use super::{breadcrumb, Page};
 use crate::db::accounts::Account;
-use crate::db::dictionary::{AccountType, Action};
+use crate::db::dictionary::{AccountType, Action, ExternalAccount};
 use crate::services::accounts::Details;
 use maud::{html, Markup};
 
@@ -126,7 +126,7 @@ pub struct FormOptions {
 }
 
 pub fn account_form(p: &Page, account: Option<&Account>, o: &FormOptions, state: &State) -> Markup {
-    let title = if account.is_some() { "Edit an account" } else { "Create an account" };
+    let title = if account.is_some() { p.t("Edit an account") } else { p.t("Create an account") };
     let action = match account {
         Some(a) => format!("/admin/accounts/{}", a.id),
         None => "/admin/accounts".to_string(),
@@ -146,8 +146,13 @@ pub fn account_form(p: &Page, account: Option<&Account>, o: &FormOptions, state:
             } @else {
                 (Field::new("username", p.t("Username")).required().suffix(&suffix).default(account.map(|a| a.username.clone())).render(state))
             }
-            (Field::new("password", p.t("Password")).kind("password").required().autocomplete("new-password")
-                .hint(if account.is_some() { "Required: the stored hash depends on the username." } else { "At least 6 characters." }).render(state))
+            @if account.is_some() {
+                (Field::new("password", p.t("Password")).kind("password").autocomplete("new-password")
+                    .hint(p.t("Fill to change. Required when the username changes: the stored hash depends on it.")).render(state))
+            } @else {
+                (Field::new("password", p.t("Password")).kind("password").required().autocomplete("new-password")
+                    .hint(p.t("At least 6 characters.")).render(state))
+            }
             (form::checkbox(state, "password_sha256", html! { (p.t("Use a SHA-256 password (some old SIP clients do not support it)")) }, false))
             (Field::new("email", p.t("Email address")).kind("email").default(account.and_then(|a| a.email.clone())).render(state))
             (Field::new("display_name", p.t("Display name")).default(account.and_then(|a| a.display_name.clone())).render(state))
@@ -161,8 +166,10 @@ pub fn account_form(p: &Page, account: Option<&Account>, o: &FormOptions, state:
 pub struct Show<'a> {
     pub details: &'a Details,
     pub contacts: &'a [Details],
-    pub external: Option<String>,
-    pub external_enabled: bool,
+    pub external: Option<&'a ExternalAccount>,
+    /// Unused accounts of the imported pool, when
+    /// `ACCOUNT_CONSUME_EXTERNAL_ACCOUNT_ON_CREATE` is on.
+    pub external_pool: Option<i64>,
     pub provisioning_url: Option<String>,
 }
 
@@ -221,59 +228,73 @@ pub fn show(p: &Page, s: &Show) -> Markup {
             }
         }
 
-        h2 { "External Account" }
-        @if !s.external_enabled && s.external.is_none() {
-            p.disabled-feature { (p.t("The feature is not enabled on this instance.")) }
-        } @else if let Some(e) = &s.external {
-            p { (e) }
+        h2 id="external-account" { (p.t("External Account")) }
+        @if let Some(e) = s.external {
+            dl.facts {
+                dt { "Identifier" } dd { (e.username) "@" (e.domain) }
+                dt { (p.t("Realm")) } dd { (e.effective_realm()) }
+                dt { (p.t("Registrar")) } dd { (e.registrar.as_deref().unwrap_or(&e.domain)) }
+                @if let Some(o) = &e.outbound_proxy { dt { (p.t("Outbound proxy")) } dd { (o) } }
+                @if let Some(t) = &e.protocol { dt { (p.t("Protocol")) } dd { (t) } }
+                dt { (p.t("Password")) } dd { span.badge { (e.algorithm) } }
+            }
+            div.actions {
+                a.button.secondary href=(format!("{base}/external_account")) { (p.t("Edit")) }
+                (form::delete(p, &format!("{base}/external_account"), &[], None))
+            }
         } @else {
-            p { "No external account attached." }
+            p { (p.t("No External Account attached.")) }
+            div.actions {
+                a.button.secondary href=(format!("{base}/external_account")) { (p.t("Attach an External Account")) }
+                @match s.external_pool {
+                    Some(left) => {
+                        form method="POST" action=(format!("{base}/external_account/attach")) {
+                            (form::csrf(p))
+                            button.secondary type="submit" disabled[left == 0] { (p.t("Attach an imported External Account")) " (" (left) " " (p.t("left")) ")" }
+                        }
+                    }
+                    None => {}
+                }
+            }
+            @if s.external_pool.is_none() {
+                p.hint { (p.t("Imported External Accounts:")) " " span.disabled-feature { (p.t("The feature is not enabled on this instance.")) } }
+            }
         }
 
-        h2 { "Contacts" }
-        @if s.contacts.is_empty() { p { "No contact." } }
+        h2 { (p.t("Contacts")) }
+        @if s.contacts.is_empty() { p { (p.t("No contact.")) } }
         ul.menu { @for c in s.contacts {
             li.actions {
                 span { (c.account.sip()) }
-                form method="POST" action=(format!("{base}/contacts")) {
-                    (form::csrf(p)) (form::method("DELETE"))
-                    input type="hidden" name="contact_id" value=(c.account.id);
-                    button.danger type="submit" { (p.t("Delete")) }
-                }
+                (form::delete(p, &format!("{base}/contacts"), &[("contact_id", c.account.id.to_string())], None))
             }
         } }
-        a.button.secondary href=(format!("{base}/contacts/create")) { "Add a contact" }
+        a.button.secondary href=(format!("{base}/contacts/create")) { (p.t("Add a contact")) }
 
-        h2 { "Actions" }
+        h2 { (p.t("Actions")) }
         @if a.dtmf_protocol.is_none() {
-            p { "Configure a DTMF protocol on the account to manage its actions." }
+            p { (p.t("Configure a DTMF protocol on the account to manage its actions.")) }
         } @else {
-            @if s.details.actions.is_empty() { p { "No action." } }
+            @if s.details.actions.is_empty() { p { (p.t("No action.")) } }
             ul.menu { @for act in &s.details.actions {
                 li.actions {
                     span { strong { (act.key) } " → " code { (act.code) } }
                     a.button.secondary href=(format!("{base}/actions/{}/edit", act.id)) { (p.t("Edit")) }
-                    form method="POST" action=(format!("{base}/actions/{}", act.id)) {
-                        (form::csrf(p)) (form::method("DELETE"))
-                        button.danger type="submit" { (p.t("Delete")) }
-                    }
+                    (form::delete(p, &format!("{base}/actions/{}", act.id), &[], None))
                 }
             } }
-            a.button.secondary href=(format!("{base}/actions/create")) { "Add an action" }
+            a.button.secondary href=(format!("{base}/actions/create")) { (p.t("Add an action")) }
         }
 
-        h2 { "Types" }
-        @if s.details.types.is_empty() { p { "No type." } }
+        h2 { (p.t("Types")) }
+        @if s.details.types.is_empty() { p { (p.t("No type.")) } }
         ul.menu { @for t in &s.details.types {
             li.actions {
                 span { (t.key) }
-                form method="POST" action=(format!("{base}/types/{}", t.id)) {
-                    (form::csrf(p)) (form::method("DELETE"))
-                    button.danger type="submit" { (p.t("Delete")) }
-                }
+                (form::delete(p, &format!("{base}/types/{}", t.id), &[], None))
             }
         } }
-        a.button.secondary href=(format!("{base}/types/create")) { "Add a type" }
+        a.button.secondary href=(format!("{base}/types/create")) { (p.t("Add a type")) }
 
         h2 { (p.t("Provisioning")) }
         @if let (Some(token), Some(url)) = (&a.provisioning_token, &s.provisioning_url) {
@@ -295,15 +316,7 @@ pub fn delete(p: &Page, a: &Account) -> Markup {
         (breadcrumb(p, &[accounts_crumb(p), (&a.sip(), Some(format!("/admin/accounts/{}/show", a.id))), (p.t("Delete"), None)]))
         h1 { "Delete an account" }
         div.alert.error { "The deletion is definitive: " strong { (a.sip()) } " and all its data will be destroyed." }
-        form method="POST" action="/admin/accounts" {
-            (form::csrf(p))
-            (form::method("DELETE"))
-            input type="hidden" name="account_id" value=(a.id);
-            div.actions {
-                button.danger type="submit" { (p.t("Delete")) }
-                a.button.secondary href=(format!("/admin/accounts/{}/show", a.id)) { (p.t("Cancel")) }
-            }
-        }
+        (form::delete(p, "/admin/accounts", &[("account_id", a.id.to_string())], Some(&format!("/admin/accounts/{}/show", a.id))))
     }
 }
 
@@ -406,11 +419,38 @@ pub fn type_delete(p: &Page, t: &AccountType) -> Markup {
         (breadcrumb(p, &[(p.t("Account types"), Some("/admin/accounts/types".into())), (p.t("Delete"), None)]))
         h1 { "Delete the type " (t.key) "?" }
         p { "It will be removed from every account." }
-        form method="POST" action=(format!("/admin/accounts/types/{}", t.id)) {
-            (form::csrf(p)) (form::method("DELETE"))
+        (form::delete(p, &format!("/admin/accounts/types/{}", t.id), &[], Some("/admin/accounts/types")))
+    }
+}
+
+/// Create or edit the external account of `a`.
+pub fn external_form(p: &Page, a: &Account, existing: Option<&ExternalAccount>, state: &State) -> Markup {
+    let title = if existing.is_some() { p.t("Edit the External Account") } else { p.t("Attach an External Account") };
+    let protocols: Vec<(&str, &str)> = crate::services::external_accounts::PROTOCOLS.iter().map(|t| (*t, *t)).collect();
+    let current = |f: fn(&ExternalAccount) -> Option<String>| existing.and_then(f);
+    html! {
+        (breadcrumb(p, &[accounts_crumb(p), (&a.sip(), Some(format!("/admin/accounts/{}/show", a.id))), (title, None)]))
+        h1 { (title) }
+        (form::errors_box(p, state))
+        form.stack method="POST" action=(format!("/admin/accounts/{}/external_account", a.id)) {
+            (form::csrf(p))
+            @if existing.is_some() { (form::method("PUT")) }
+            (Field::new("username", p.t("Username")).required().default(current(|e| Some(e.username.clone()))).render(state))
+            (Field::new("domain", p.t("Domain")).required().placeholder("sip.example.net").default(current(|e| Some(e.domain.clone()))).render(state))
+            (Field::new("realm", p.t("Realm")).placeholder(p.t("the domain")).default(current(|e| e.realm.clone())).render(state))
+            (Field::new("registrar", p.t("Registrar")).placeholder("registrar.example.net:5060").hint(p.t("Host name, optionally followed by :port; the domain when empty.")).default(current(|e| e.registrar.clone())).render(state))
+            (Field::new("outbound_proxy", p.t("Outbound proxy")).placeholder("proxy.example.net:5060").default(current(|e| e.outbound_proxy.clone())).render(state))
+            (form::select(state, "protocol", p.t("Protocol"), &protocols, Some(existing.and_then(|e| e.protocol.as_deref()).unwrap_or("UDP"))))
+            @if existing.is_some() {
+                (Field::new("password", p.t("Password")).kind("password").autocomplete("new-password")
+                    .hint(p.t("Fill to change. Required when the username, domain or realm changes.")).render(state))
+            } @else {
+                (Field::new("password", p.t("Password")).kind("password").required().autocomplete("new-password").render(state))
+            }
+            (form::checkbox(state, "password_sha256", html! { (p.t("Use a SHA-256 password (some old SIP clients do not support it)")) }, existing.is_some_and(|e| e.algorithm == "SHA-256")))
             div.actions {
-                button.danger type="submit" { (p.t("Delete")) }
-                a.button.secondary href="/admin/accounts/types" { (p.t("Cancel")) }
+                button type="submit" { (p.t("Save")) }
+                a.button.secondary href=(format!("/admin/accounts/{}/show", a.id)) { (p.t("Cancel")) }
             }
         }
     }

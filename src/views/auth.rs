@@ -242,20 +242,20 @@ pub fn pin(p: &Page, registration: bool, state: &State) -> Markup {
 
 pub fn token_check(p: &Page, token: &str) -> Markup {
     html! {
-        h1 { "Account creation" }
-        p { "Confirm you are a human to continue the account creation in your app." }
+        h1 { (p.t("Account creation")) }
+        p { (p.t("Confirm you are a human to continue the account creation in your app.")) }
         form method="POST" action="/creation_token/validate" {
             (form::csrf(p))
             input type="hidden" name="account_creation_request_token" value=(token);
-            div.actions { button type="submit" { "I'm not a robot" } }
+            div.actions { button type="submit" { (p.t("I'm not a robot")) } }
         }
     }
 }
 
-pub fn token_validated(_p: &Page) -> Markup {
+pub fn token_validated(p: &Page) -> Markup {
     html! {
-        h1 { "Thank you" }
-        p { "The request is validated: you can go back to your app to continue." }
+        h1 { (p.t("Thank you")) }
+        p { (p.t("The request is validated: you can go back to your app to continue.")) }
     }
 }
 

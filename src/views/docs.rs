@@ -115,6 +115,38 @@ fn is_endpoint(line: &str) -> bool {
     ["GET /", "POST /", "PUT /", "DELETE /", "PATCH /"].iter().any(|m| line.starts_with(m))
 }
 
+/// The sections of the API page: (the line a section starts at, its
+/// anchor, its title). The anchors are FlexiAPI's Markdown heading slugs,
+/// which other pages link to (`/api#about--auth` in the provisioning page).
+pub const API_SECTIONS: [(&str, &str, &str); 13] = [
+    ("An API to deal with the Flexisip server.", "about--auth", "About & Auth"),
+    ("GET /ping", "ping", "Ping"),
+    ("An account_creation_request_token", "account-creation-request-tokens", "Account Creation Request Tokens"),
+    ("An account_creation_token", "account-creation-tokens", "Account Creation Tokens"),
+    ("POST /accounts/auth_token", "auth-tokens", "Auth Tokens"),
+    ("POST /accounts/public", "accounts", "Accounts"),
+    ("POST /accounts/me/phone/request", "accounts-phone-number", "Accounts phone number"),
+    ("GET /accounts/me/devices", "devices", "Devices"),
+    ("GET /accounts/me/contacts", "contacts", "Contacts"),
+    ("The following endpoints will return 403 Forbidden", "account-actions", "Account Actions"),
+    ("GET /account_types", "account-types", "Account Types"),
+    ("POST /messages", "messages", "Messages"),
+    ("GET /statistics/day", "statistics", "Statistics"),
+];
+
+/// Where the flattened seed glued an endpoint to the previous text
+/// (`requiredPOST /x`): the two halves, else the line as it is.
+fn split_glued(line: &str) -> (Option<&str>, &str) {
+    for method in ["GET /", "POST /", "PUT /", "DELETE /", "PATCH /"] {
+        if let Some(i) = line.find(method).filter(|&i| i > 0) {
+            if line[..i].ends_with(|c: char| c.is_ascii_lowercase()) {
+                return (Some(&line[..i]), &line[i..]);
+            }
+        }
+    }
+    (None, line)
+}
+
 /// Seed 003, line by line: request/response examples as code, endpoints as
 /// headings, "Enabled on this instance" adjusted to the configuration.
 pub fn api(p: &Page, f: &Features) -> Markup {
@@ -137,6 +169,13 @@ pub fn api(p: &Page, f: &Features) -> Markup {
         if trimmed.is_empty() {
             continue;
         }
+        let (before, trimmed) = split_glued(trimmed);
+        if let Some(text) = before {
+            blocks.push(html! { p { (text) } });
+        }
+        if let Some((_, id, title)) = API_SECTIONS.iter().find(|(start, _, _)| *start == trimmed) {
+            blocks.push(html! { h2 id=(id) { (title) } });
+        }
         if is_endpoint(trimmed) {
             let path = trimmed.split_whitespace().nth(1).unwrap_or("");
             let unsecure = ["/accounts/public", "/recover/", "/recover-by-phone", "/info-by-phone"].iter().any(|s| path.contains(s));
@@ -157,6 +196,7 @@ pub fn api(p: &Page, f: &Features) -> Markup {
     flush(&mut code, &mut blocks);
     html! {
         article.doc {
+            nav.toc aria-label="Table of contents" { ul { @for (_, id, title) in API_SECTIONS { li { a href=(format!("#{id}")) { (title) } } } } }
             h1 { (p.app_name) " API" }
             p { "Features on this instance: "
                 "public registration " (if f.public_registration { "enabled" } else { "disabled" }) ", "
@@ -165,5 +205,21 @@ pub fn api(p: &Page, f: &Features) -> Markup {
                 "devices management " (if f.devices { "enabled" } else { "disabled" }) "." }
             @for b in blocks { (b) }
         }
+    }
+}
+
+#[cfg(test)]
+mod api_section_tests {
+    use super::*;
+
+    #[test]
+    fn every_section_starts_at_a_line_of_the_text() {
+        let lines: Vec<&str> = API_TEXT.lines().map(|l| split_glued(l.trim_end()).1).collect();
+        for (start, id, _) in API_SECTIONS {
+            assert_eq!(lines.iter().filter(|l| **l == start).count(), 1, "{id}: `{start}`");
+        }
+        assert_eq!(split_glued("requiredPOST /x"), (Some("required"), "POST /x"));
+        assert_eq!(split_glued("GET /ping"), (None, "GET /ping"));
+        assert_eq!(split_glued("> GET /api/x"), (None, "> GET /api/x"));
     }
 }

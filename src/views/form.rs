@@ -43,6 +43,26 @@ pub fn method(m: &str) -> Markup {
     html! { input type="hidden" name="_method" value=(m); }
 }
 
+/// A DELETE form: the hidden fields naming the target, the red Delete
+/// button and, on confirmation pages, a Cancel link.
+pub fn delete(p: &Page, action: &str, hidden: &[(&str, String)], cancel: Option<&str>) -> Markup {
+    html! {
+        form method="POST" action=(action) {
+            (csrf(p))
+            (method("DELETE"))
+            @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
+            @if let Some(back) = cancel {
+                div.actions {
+                    button.danger type="submit" { (p.t("Delete")) }
+                    a.button.secondary href=(back) { (p.t("Cancel")) }
+                }
+            } @else {
+                button.danger type="submit" { (p.t("Delete")) }
+            }
+        }
+    }
+}
+
 /// The red box listing every message, above the form.
 pub fn errors_box(p: &Page, state: &State) -> Markup {
     html! {

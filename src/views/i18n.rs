@@ -125,6 +125,63 @@ fn french(text: &str) -> Option<&'static str> {
         "Server Error" => "Erreur du serveur",
         "Too Many Requests" => "Trop de requêtes",
         "Invalid data" => "Données invalides",
+        "External Account" => "Compte externe",
+        "Attach an External Account" => "Associer un compte externe",
+        "Edit the External Account" => "Modifier le compte externe",
+        "No External Account attached." => "Aucun compte externe associé.",
+        "Attach an imported External Account" => "Associer un compte externe importé",
+        "left" => "restants",
+        "Imported External Accounts:" => "Comptes externes importés :",
+        "External Account saved." => "Compte externe enregistré.",
+        "External Account removed." => "Compte externe supprimé.",
+        "External Account attached." => "Compte externe associé.",
+        "Realm" => "Domaine d'authentification (realm)",
+        "Registrar" => "Serveur d'enregistrement",
+        "Outbound proxy" => "Proxy sortant",
+        "Protocol" => "Protocole",
+        "the domain" => "le domaine",
+        "Host name, optionally followed by :port; the domain when empty." => {
+            "Nom d'hôte, suivi éventuellement de :port ; le domaine s'il est vide."
+        }
+        "Fill to change. Required when the username, domain or realm changes." => {
+            "À remplir pour le changer. Obligatoire si le nom d'utilisateur, le domaine ou le realm change."
+        }
+        "Fill to change. Required when the username changes: the stored hash depends on it." => {
+            "À remplir pour le changer. Obligatoire si le nom d'utilisateur change : l'empreinte enregistrée en dépend."
+        }
+        "At least 6 characters." => "Au moins 6 caractères.",
+        "Edit an account" => "Modifier un compte",
+        "Contacts" => "Contacts",
+        "Actions" => "Actions",
+        "Types" => "Types",
+        "Add a contact" => "Ajouter un contact",
+        "Add an action" => "Ajouter une action",
+        "Add a type" => "Ajouter un type",
+        "No contact." => "Aucun contact.",
+        "No action." => "Aucune action.",
+        "No type." => "Aucun type.",
+        "Configure a DTMF protocol on the account to manage its actions." => {
+            "Configurez un protocole DTMF sur le compte pour gérer ses actions."
+        }
+        "Registrations per period" => "Inscriptions par période",
+        "registrations in this period." => "inscriptions sur cette période.",
+        "Unactivated phones" => "Téléphones non activés",
+        "Activated phones" => "Téléphones activés",
+        "Unactivated emails" => "E-mails non activés",
+        "Activated emails" => "E-mails activés",
+        "Activated email" => "E-mail activé",
+        "Unactivated email" => "E-mail non activé",
+        "Activated phone" => "Téléphone activé",
+        "Unactivated phone" => "Téléphone non activé",
+        "Account creation" => "Création de compte",
+        "Confirm you are a human to continue the account creation in your app." => {
+            "Confirmez que vous êtes un humain pour poursuivre la création du compte dans votre application."
+        }
+        "I'm not a robot" => "Je ne suis pas un robot",
+        "Thank you" => "Merci",
+        "The request is validated: you can go back to your app to continue." => {
+            "La demande est validée : vous pouvez retourner dans votre application pour continuer."
+        }
         _ => return None,
     })
 }

@@ -150,14 +150,6 @@ pub fn device_delete(p: &Page, d: &Device) -> Markup {
         (breadcrumb(p, &[(p.t("Manage my devices"), Some("/devices".into())), (p.t("Delete"), None)]))
         h1 { "Remove this device?" }
         p { (d.user_agent) }
-        form method="POST" action="/devices" {
-            (form::csrf(p))
-            (form::method("DELETE"))
-            input type="hidden" name="uuid" value=(d.uuid);
-            div.actions {
-                button.danger type="submit" { (p.t("Delete")) }
-                a.button.secondary href="/devices" { (p.t("Cancel")) }
-            }
-        }
+        (form::delete(p, "/devices", &[("uuid", d.uuid.clone())], Some("/devices")))
     }
 }

@@ -23,7 +23,7 @@ fn label(key: &str) -> String {
     }
 }
 
-pub fn chart(buckets: &[(String, Counts)]) -> Markup {
+pub fn chart(p: &Page, buckets: &[(String, Counts)]) -> Markup {
     let max = buckets.iter().map(|(_, c)| c.all).max().unwrap_or(0).max(1) as f64;
     let n = buckets.len().max(1) as f64;
     let column = 24.0;
@@ -32,7 +32,7 @@ pub fn chart(buckets: &[(String, Counts)]) -> Markup {
     let total_height = TOP + HEIGHT + BOTTOM;
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} {total_height}"))
-            role="img" aria-label="Registrations per period" preserveAspectRatio="xMinYMin meet" {
+            role="img" aria-label=(p.t("Registrations per period")) preserveAspectRatio="xMinYMin meet" {
             // Axis and the maximum.
             line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(TOP + HEIGHT) stroke="#999" {}
             line x1=(LEFT) y1=(TOP + HEIGHT) x2=(width) y2=(TOP + HEIGHT) stroke="#999" {}
@@ -41,10 +41,10 @@ pub fn chart(buckets: &[(String, Counts)]) -> Markup {
             @for (i, (key, c)) in buckets.iter().enumerate() {
                 @let x = LEFT + i as f64 * column + 3.0;
                 @let segments = [
-                    (c.activated_email, EMAIL, "1", "Activated email"),
-                    (c.email - c.activated_email, EMAIL, "0.5", "Unactivated email"),
-                    (c.activated_phone, PHONE, "1", "Activated phone"),
-                    (c.phone - c.activated_phone, PHONE, "0.5", "Unactivated phone"),
+                    (c.activated_email, EMAIL, "1", p.t("Activated email")),
+                    (c.email - c.activated_email, EMAIL, "0.5", p.t("Unactivated email")),
+                    (c.activated_phone, PHONE, "1", p.t("Activated phone")),
+                    (c.phone - c.activated_phone, PHONE, "0.5", p.t("Unactivated phone")),
                 ];
                 g {
                     title { (key) ": " (c.all) }
@@ -83,13 +83,13 @@ pub fn page(p: &Page, period: &str, buckets: &[(String, Counts)]) -> Markup {
         (breadcrumb(p, &[(p.t("Statistics"), None)]))
         h1 { (p.t("Statistics")) }
         nav.tabs { (tab("day", "Day")) (tab("week", "Week")) (tab("month", "Month")) }
-        p { (total) " registrations in this period." }
+        p { (total) " " (p.t("registrations in this period.")) }
         ul.legend {
-            li { span.swatch.phone.off {} "Unactivated phones" }
-            li { span.swatch.phone {} "Activated phones" }
-            li { span.swatch.email.off {} "Unactivated emails" }
-            li { span.swatch.email {} "Activated emails" }
+            li { span.swatch.phone.off {} (p.t("Unactivated phones")) }
+            li { span.swatch.phone {} (p.t("Activated phones")) }
+            li { span.swatch.email.off {} (p.t("Unactivated emails")) }
+            li { span.swatch.email {} (p.t("Activated emails")) }
         }
-        div.table-wrap { (chart(buckets)) }
+        div.table-wrap { (chart(p, buckets)) }
     }
 }

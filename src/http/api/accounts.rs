@@ -111,7 +111,7 @@ fn show(ctx: &Ctx, n: &str) -> HttpResult {
 
 fn update(ctx: &Ctx, n: &str) -> HttpResult {
     auth::admin(ctx)?;
-    let account = service::update_by_admin(ctx.app, &ctx.scope(true), account_id(n)?, &ctx.json_input())?;
+    let account = service::update_by_admin(ctx.app, &ctx.scope(true), account_id(n)?, &ctx.json_input(), service::PasswordOnUpdate::Required)?;
     render(ctx, account, Show::ADMIN)
 }
 

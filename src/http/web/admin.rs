@@ -9,7 +9,7 @@ use crate::domain::rules::Input;
 use crate::error::AppError;
 use crate::http::router::{id, Route};
 use crate::http::Ctx;
-use crate::services::{accounts, dictionary, statistics, web_login};
+use crate::services::{accounts, dictionary, external_accounts, statistics, web_login};
 use crate::views::{self, admin as v, form::State};
 use serde_json::Value;
 
@@ -26,12 +26,12 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         // Account types, before `{id}`.
         ("GET", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, types_index),
         ("GET", ["accounts", "types", "create"]) => page(ctx, "/admin/accounts/types/create", method, |w| type_form(w, None)),
-        ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, type_create),
+        ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, |w| type_save(w, None)),
         ("GET", ["accounts", "types", t, "edit"]) if id(t).is_some() => {
             page(ctx, "/admin/accounts/types/{id}/edit", method, move |w| type_form(w, id(t)))
         }
         ("PUT", ["accounts", "types", t]) if id(t).is_some() => {
-            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_update(w, num(t)))
+            page(ctx, "/admin/accounts/types/{id}", method, move |w| type_save(w, id(t)))
         }
         ("GET", ["accounts", "types", t, "delete"]) if id(t).is_some() => {
             page(ctx, "/admin/accounts/types/{id}/delete", method, move |w| type_delete_form(w, num(t)))
@@ -50,6 +50,19 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         }
         ("POST", ["accounts", n, action]) if id(n).is_some() && TOGGLES.contains(action) => {
             page(ctx, "/admin/accounts/{id}/{toggle}", method, move |w| toggle(w, num(n), action))
+        }
+        // The external account.
+        ("GET", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_form(w, num(n)))
+        }
+        ("POST", ["accounts", n, "external_account"]) | ("PUT", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_save(w, num(n)))
+        }
+        ("DELETE", ["accounts", n, "external_account"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_delete(w, num(n)))
+        }
+        ("POST", ["accounts", n, "external_account", "attach"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account/attach", method, move |w| external_attach(w, num(n)))
         }
         // Contacts.
         ("GET", ["accounts", n, "contacts", "create"]) if id(n).is_some() => {
@@ -115,6 +128,18 @@ fn show_url(id: i64) -> String {
     format!("/admin/accounts/{id}/show")
 }
 
+/// A success message, then back to the account page.
+fn to_show(w: &Web, id: i64, message: impl Into<String>) -> WebResult {
+    w.flash("success", message)?;
+    redirect(&show_url(id))
+}
+
+/// A success message, then back to the account types.
+fn to_types(w: &Web, message: &str) -> WebResult {
+    w.flash("success", message)?;
+    redirect("/admin/accounts/types")
+}
+
 // --- list ---
 
 /// Query parameters of the list, kept in the pager's links.
@@ -172,9 +197,7 @@ fn search(w: &Web) -> WebResult {
 
 /// The admin form's fields as the account service expects them.
 fn account_input(w: &Web, existing: Option<&Account>) -> Input {
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", Value::String(algorithm.into()));
+    let mut input = w.form_with_algorithm();
     // The form has no admin/activated fields: they are toggles on the show page.
     input.set("admin", Value::Bool(existing.is_some_and(|a| a.admin)));
     input.set("activated", Value::Null);
@@ -185,10 +208,15 @@ fn form_options(w: &Web) -> v::FormOptions {
     v::FormOptions { multi_domain: w.ctx.scope(true).all_domains, domain: w.ctx.space_domain().to_string() }
 }
 
+fn account_view(w: &Web, account: Option<&Account>, state: &State, status: u16) -> WebResult {
+    let o = form_options(w);
+    let title = if account.is_some() { w.t("Edit an account") } else { w.t("Create an account") };
+    Ok(w.render(title, status, |p| v::account_form(p, account, &o, state))?)
+}
+
 fn create_form(w: &Web) -> WebResult {
     w.admin()?;
-    let o = form_options(w);
-    Ok(w.render("Create an account", 200, |p| v::account_form(p, None, &o, &State::default()))?)
+    account_view(w, None, &State::default(), 200)
 }
 
 fn create(w: &Web) -> WebResult {
@@ -196,34 +224,25 @@ fn create(w: &Web) -> WebResult {
     let input = account_input(w, None);
     match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
         Ok(account) => {
-            w.flash("success", "Account created.")?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, "Account created.")
         }
-        Err(errors) => {
-            let o = form_options(w);
-            Ok(w.render("Create an account", 422, |p| v::account_form(p, None, &o, &State::new(&input, &errors)))?)
-        }
+        Err(errors) => account_view(w, None, &State::new(&input, &errors), 422),
     }
 }
 
 fn edit_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let o = form_options(w);
-    Ok(w.render("Edit an account", 200, |p| v::account_form(p, Some(&account), &o, &State::default()))?)
+    account_view(w, Some(&account), &State::default(), 200)
 }
 
 fn update(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let input = account_input(w, Some(&account));
-    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input))? {
+    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input, accounts::PasswordOnUpdate::KeepWhenEmpty))? {
         Ok(updated) => {
-            w.flash("success", "Account updated.")?;
-            redirect(&show_url(updated.id))
+            to_show(w, updated.id, "Account updated.")
         }
-        Err(errors) => {
-            let o = form_options(w);
-            Ok(w.render("Edit an account", 422, |p| v::account_form(p, Some(&account), &o, &State::new(&input, &errors)))?)
-        }
+        Err(errors) => account_view(w, Some(&account), &State::new(&input, &errors), 422),
     }
 }
 
@@ -233,12 +252,13 @@ fn show(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let details = accounts::load_details(w.ctx.app, account.clone())?;
     let contacts = dictionary::contacts(w.ctx.app, account.id)?;
-    let external = w.ctx.app.db.read(|c| crate::db::dictionary::external_account_of(c, account.id))?;
+    let external = external_accounts::of(w.ctx.app, &account)?;
+    let pool = if w.config().account_consume_external_account_on_create { Some(external_accounts::pool_left(w.ctx.app)?) } else { None };
     let info = v::Show {
         details: &details,
         contacts: &contacts,
-        external: external.map(|e| format!("{}@{}", e.username, e.domain)),
-        external_enabled: w.config().account_consume_external_account_on_create,
+        external: external.as_ref(),
+        external_pool: pool,
         provisioning_url: account.provisioning_token.as_ref().map(|t| w.config().url(&format!("/provisioning/{t}"))),
     };
     Ok(w.render(&account.sip(), 200, |p| v::show(p, &info))?)
@@ -255,8 +275,7 @@ fn toggle(w: &Web, n: i64, action: &str) -> WebResult {
         "provision" => accounts::renew_provisioning_token(app, &account).map(|_| "Provisioning link renewed; the previous one no longer works."),
         _ => Err(AppError::not_found()),
     }?;
-    w.flash("success", message)?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, message)
 }
 
 fn delete_form(w: &Web, n: i64) -> WebResult {
@@ -266,11 +285,47 @@ fn delete_form(w: &Web, n: i64) -> WebResult {
 
 fn destroy(w: &Web) -> WebResult {
     w.admin()?;
-    let n = w.form().text("account_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let n = w.form_id("account_id")?;
     let (_, account) = target(w, n)?;
     accounts::delete(w.ctx.app, &account)?;
     w.flash("success", format!("Account {} deleted.", account.sip()))?;
     redirect("/admin/accounts")
+}
+
+// --- the external account ---
+
+fn external_view(w: &Web, account: &Account, state: &State, status: u16) -> WebResult {
+    let existing = external_accounts::of(w.ctx.app, account)?;
+    let title = if existing.is_some() { w.t("Edit the External Account") } else { w.t("Attach an External Account") };
+    Ok(w.render(title, status, |p| v::external_form(p, account, existing.as_ref(), state))?)
+}
+
+fn external_form(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_view(w, &account, &State::default(), 200)
+}
+
+fn external_save(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let input = w.form_with_algorithm();
+    match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
+        Ok(_) => {
+            to_show(w, account.id, w.t("External Account saved."))
+        }
+        Err(errors) => external_view(w, &account, &State::new(&input, &errors), 422),
+    }
+}
+
+fn external_delete(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_accounts::delete(w.ctx.app, &account)?;
+    to_show(w, account.id, w.t("External Account removed."))
+}
+
+fn external_attach(w: &Web, n: i64) -> WebResult {
+    let (_, account) = target(w, n)?;
+    external_accounts::attach_from_pool(w.ctx.app, &account)?;
+    to_show(w, account.id, w.t("External Account attached."))
 }
 
 // --- contacts ---
@@ -298,8 +353,7 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
     };
     match form_errors(result)? {
         Ok(()) => {
-            w.flash("success", "Contact added.")?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, "Contact added.")
         }
         Err(errors) => contact_view(w, &account, &State::new(input, &errors), 422),
     }
@@ -307,10 +361,9 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
 
 fn contact_remove(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let contact_id = w.form().text("contact_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let contact_id = w.form_id("contact_id")?;
     dictionary::remove_contact(w.ctx.app, &account, contact_id)?;
-    w.flash("success", "Contact removed.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Contact removed.")
 }
 
 // --- types of an account ---
@@ -324,17 +377,15 @@ fn account_type_form(w: &Web, n: i64) -> WebResult {
 
 fn account_type_add(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    let type_id = w.form().text("account_type_id").and_then(|s| id(&s)).ok_or_else(AppError::not_found)?;
+    let type_id = w.form_id("account_type_id")?;
     dictionary::attach_type(w.ctx.app, &account, type_id)?;
-    w.flash("success", "Type added.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Type added.")
 }
 
 fn account_type_remove(w: &Web, n: i64, type_id: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     dictionary::detach_type(w.ctx.app, &account, type_id)?;
-    w.flash("success", "Type removed.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Type removed.")
 }
 
 // --- actions ---
@@ -355,8 +406,7 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
     };
     match form_errors(result)? {
         Ok(_) => {
-            w.flash("success", if action_id.is_some() { "Action updated." } else { "Action created." })?;
-            redirect(&show_url(account.id))
+            to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." })
         }
         Err(errors) => Ok(w.render("Action", 422, |p| v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors)))?),
     }
@@ -365,8 +415,7 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
 fn action_delete(w: &Web, n: i64, action_id: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     dictionary::delete_action(w.ctx.app, &account, action_id)?;
-    w.flash("success", "Action deleted.")?;
-    redirect(&show_url(account.id))
+    to_show(w, account.id, "Action deleted.")
 }
 
 // --- account types ---
@@ -377,34 +426,27 @@ fn types_index(w: &Web) -> WebResult {
     Ok(w.render(w.t("Account types"), 200, |p| v::types(p, &list))?)
 }
 
-fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
+fn type_view(w: &Web, type_id: Option<i64>, state: &State, status: u16) -> WebResult {
     w.admin()?;
     let existing = type_id.map(|t| dictionary::type_by_id(w.ctx.app, t)).transpose()?;
-    Ok(w.render(w.t("Account types"), 200, |p| v::type_form(p, existing.as_ref(), &State::default()))?)
+    Ok(w.render(w.t("Account types"), status, |p| v::type_form(p, existing.as_ref(), state))?)
 }
 
-fn type_create(w: &Web) -> WebResult {
-    w.admin()?;
-    let input = w.form();
-    match form_errors(dictionary::create_type(w.ctx.app, input))? {
-        Ok(_) => {
-            w.flash("success", "Account type created.")?;
-            redirect("/admin/accounts/types")
-        }
-        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, None, &State::new(input, &errors)))?),
-    }
+fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
+    type_view(w, type_id, &State::default(), 200)
 }
 
-fn type_update(w: &Web, type_id: i64) -> WebResult {
+/// Creates (`type_id` None) or updates an account type.
+fn type_save(w: &Web, type_id: Option<i64>) -> WebResult {
     w.admin()?;
-    let existing = dictionary::type_by_id(w.ctx.app, type_id)?;
     let input = w.form();
-    match form_errors(dictionary::update_type(w.ctx.app, type_id, input))? {
-        Ok(_) => {
-            w.flash("success", "Account type updated.")?;
-            redirect("/admin/accounts/types")
-        }
-        Err(errors) => Ok(w.render(w.t("Account types"), 422, |p| v::type_form(p, Some(&existing), &State::new(input, &errors)))?),
+    let result = match type_id {
+        Some(t) => dictionary::type_by_id(w.ctx.app, t).and_then(|_| dictionary::update_type(w.ctx.app, t, input)).map(|_| "Account type updated."),
+        None => dictionary::create_type(w.ctx.app, input).map(|_| "Account type created."),
+    };
+    match form_errors(result)? {
+        Ok(message) => to_types(w, message),
+        Err(errors) => type_view(w, type_id, &State::new(input, &errors), 422),
     }
 }
 
@@ -417,8 +459,7 @@ fn type_delete_form(w: &Web, type_id: i64) -> WebResult {
 fn type_delete(w: &Web, type_id: i64) -> WebResult {
     w.admin()?;
     dictionary::delete_type(w.ctx.app, type_id)?;
-    w.flash("success", "Account type deleted.")?;
-    redirect("/admin/accounts/types")
+    to_types(w, "Account type deleted.")
 }
 
 // --- statistics ---

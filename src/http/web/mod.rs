@@ -67,6 +67,20 @@ impl<'a> Web<'a> {
         self.form.get_or_init(|| self.ctx.form_input())
     }
 
+    /// The form with `algorithm` set from the `password_sha256` checkbox,
+    /// as the services expect it (every portal form that takes a password).
+    pub fn form_with_algorithm(&self) -> Input {
+        let mut input = self.form().clone();
+        let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
+        input.set("algorithm", serde_json::Value::String(algorithm.into()));
+        input
+    }
+
+    /// A numeric id posted in a hidden field; 404 when absent or malformed.
+    pub fn form_id(&self, field: &str) -> AppResult<i64> {
+        self.form().text(field).and_then(|s| super::router::id(&s)).ok_or_else(AppError::not_found)
+    }
+
     /// The logged-in account, if any.
     pub fn account(&self) -> Option<Account> {
         self.account.borrow().clone()
@@ -346,6 +360,7 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Op
     };
     docs::routes(ctx, method, segments)
         .or_else(|| login::public_routes(ctx, method, segments))
+        .or_else(|| register::public_routes(ctx, method, segments))
         .or_else(|| {
             if !ctx.app.config.web_panel {
                 return None;

@@ -80,16 +80,9 @@ fn password_form(w: &Web) -> WebResult {
 
 fn password_update(w: &Web) -> WebResult {
     let account = w.user()?;
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", serde_json::Value::String(algorithm.into()));
-    let result = web_login::check_confirmation(&input, "password").and_then(|()| {
-        if recovered(w) {
-            web_login::set_recovered_password(w.ctx.app, &account, &input)
-        } else {
-            profile::change_password(w.ctx.app, &account, &input)
-        }
-    });
+    let input = w.form_with_algorithm();
+    let proof = if recovered(w) { profile::Proof::Recovered } else { profile::Proof::OldPassword };
+    let result = web_login::check_confirmation(&input, "password").and_then(|()| profile::set_password(w.ctx.app, &account, &input, proof));
     match form_errors(result)? {
         Ok(first) => {
             w.take("recovered");

@@ -21,6 +21,14 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         ("POST", ["register", "phone"]) if open && phone => page(ctx, "/register/phone", method, phone_submit),
         ("GET", ["authenticate", "email", "check", sip]) => page(ctx, "/authenticate/email/check/{sip}", method, move |w| check(w, sip)),
         ("GET", ["authenticate", "email", code]) => page(ctx, "/authenticate/email/{code}", method, move |w| email_link(w, code)),
+        _ => None,
+    }
+}
+
+/// The human check of an account creation request token: served even when
+/// the panel is off (the apps rely on it, web.md 1.2).
+pub fn public_routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
+    match (method, segments) {
         ("GET", ["creation_token", "check", token]) => page(ctx, "/creation_token/check/{token}", method, move |w| token_check(w, token)),
         ("POST", ["creation_token", "validate"]) => page(ctx, "/creation_token/validate", method, token_validate),
         _ => None,
@@ -87,9 +95,7 @@ fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppRes
 }
 
 fn with_algorithm(w: &Web) -> Input {
-    let mut input = w.form().clone();
-    let algorithm = if input.filled("password_sha256") { "SHA-256" } else { "MD5" };
-    input.set("algorithm", Value::String(algorithm.into()));
+    let mut input = w.form_with_algorithm();
     input.set("domain", Value::Null);
     input
 }
@@ -137,11 +143,11 @@ fn email_link(w: &Web, code: &str) -> WebResult {
 
 fn token_check(w: &Web, token: &str) -> WebResult {
     let found = tokens::request_token_for_check(w.ctx.app, token)?;
-    Ok(w.render("Account creation", 200, |p| views::auth::token_check(p, &found.token))?)
+    Ok(w.render(w.t("Account creation"), 200, |p| views::auth::token_check(p, &found.token))?)
 }
 
 fn token_validate(w: &Web) -> WebResult {
     let token = w.form().text("account_creation_request_token").unwrap_or_default();
     tokens::validate_request_token(w.ctx.app, &token)?;
-    Ok(w.render("Account creation", 200, views::auth::token_validated)?)
+    Ok(w.render(w.t("Account creation"), 200, views::auth::token_validated)?)
 }
