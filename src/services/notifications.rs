@@ -66,14 +66,21 @@ impl Channel {
 /// the target's or the client's window is full. Call it before sending,
 /// outside any database transaction (it writes its own).
 pub fn throttle(app: &App, channel: Channel, target: &str, client_ip: &str) -> AppResult<()> {
+    ratelimit::hit_all(app, &sending_buckets(channel, target, client_ip))
+}
+
+/// `throttle` inside the write transaction that decides the sending (an
+/// account creation): only a committed creation counts.
+pub fn throttle_in(tx: &rusqlite::Connection, channel: Channel, target: &str, client_ip: &str) -> AppResult<()> {
+    ratelimit::hit_all_in(tx, &sending_buckets(channel, target, client_ip))
+}
+
+fn sending_buckets(channel: Channel, target: &str, client_ip: &str) -> [(String, Limit); 2] {
     let target = target.trim().to_lowercase();
-    ratelimit::hit_all(
-        app,
-        &[
-            (format!("{}:target:{target}", channel.name()), channel.target_limit()),
-            (format!("{}:ip:{client_ip}", channel.name()), channel.ip_limit()),
-        ],
-    )
+    [
+        (format!("{}:target:{target}", channel.name()), channel.target_limit()),
+        (format!("{}:ip:{client_ip}", channel.name()), channel.ip_limit()),
+    ]
 }
 
 /// Attempts at guessing a code for one account (activation, recovery):

@@ -5,6 +5,7 @@ use crate::app::App;
 use crate::db;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use rusqlite::Connection;
 
 /// A limit: at most `max` hits per `window_seconds`.
 #[derive(Debug, Clone, Copy)]
@@ -19,10 +20,18 @@ pub fn hit(app: &App, bucket: &str, limit: Limit) -> AppResult<()> {
     if limit.max <= 0 {
         return Ok(());
     }
+    app.db.write(|tx| hit_in(tx, bucket, limit))
+}
+
+/// `hit` inside the caller's write transaction: the hit is counted only if
+/// that transaction commits, so a request refused later (422) costs nothing.
+pub fn hit_in(tx: &Connection, bucket: &str, limit: Limit) -> AppResult<()> {
+    if limit.max <= 0 {
+        return Ok(());
+    }
     let now = time::now_unix();
     let window_start = now - now.rem_euclid(limit.window_seconds.max(1));
-    let hits = app.db.write(|tx| Ok(db::web::hit(tx, bucket, window_start)?))?;
-    if hits > limit.max {
+    if db::web::hit(tx, bucket, window_start)? > limit.max {
         return Err(AppError::TooManyRequests("Too many requests, please retry later.".into()));
     }
     Ok(())
@@ -37,4 +46,13 @@ pub fn hit_all(app: &App, buckets: &[(String, Limit)]) -> AppResult<()> {
         }
     }
     refused.map_or(Ok(()), Err)
+}
+
+/// `hit_all` inside the caller's write transaction; refused when any bucket
+/// is full (and then the transaction rolls back, counting nothing).
+pub fn hit_all_in(tx: &Connection, buckets: &[(String, Limit)]) -> AppResult<()> {
+    for (bucket, limit) in buckets {
+        hit_in(tx, bucket, *limit)?;
+    }
+    Ok(())
 }

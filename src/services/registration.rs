@@ -147,20 +147,23 @@ pub fn register(app: &App, domain: &str, input: &Input, origin: Origin, client: 
     if input.filled("phone") && !app.config.phone_authentication {
         return Err(disabled());
     }
-    // A first pass outside the write lock, so a refused request is not
-    // counted against the sending limits and does not queue writers.
+    // A first pass outside the write lock, so a refused request does not
+    // queue writers.
     let first = app.db.read(|c| Ok(validate_sign_up(app, c, domain, input, origin)))?;
     let first = first?;
-    match (&first.phone, &first.email) {
-        (Some(phone), _) => notifications::throttle(app, Channel::Sms, phone, &client.ip)?,
-        (None, Some(email)) => notifications::throttle(app, Channel::Mail, email, &client.ip)?,
-        (None, None) => {}
-    }
 
     let id = app
         .db
         .write(|tx| {
             let f = validate_sign_up(app, tx, domain, input, origin)?;
+            // Counted in the creation's transaction, after validation: a
+            // collision is a 422, never a 429, and only a created account
+            // spends the sending allowance.
+            match (&f.phone, &f.email) {
+                (Some(phone), _) => notifications::throttle_in(tx, Channel::Sms, phone, &client.ip)?,
+                (None, Some(email)) => notifications::throttle_in(tx, Channel::Mail, email, &client.ip)?,
+                (None, None) => {}
+            }
             let confirmation_key =
                 if f.phone.is_some() { random::pin() } else { random::alphanumeric(random::TOKEN_LEN) };
             let id = rows::insert(
