@@ -1,10 +1,12 @@
 //! The rest of the REST API, end to end against the real binary: tokens,
 //! public sign-up and activation (mail through a loopback SMTP server, SMS
 //! through a loopback OVH API), recovery, email/phone/password changes,
-//! contacts, types, actions, vCards, statistics, devices (real Redis when
-//! `redis-server`; required unless FLEXIAPI_TESTS_ALLOW_MISSING_PEERS=1), messages
-//! (a real linphone-daemon, and a fake socket for replies it cannot produce),
+//! contacts, types, actions, vCards, statistics, devices (a real
+//! redis-server), messages (a real linphone-daemon; a UDP SIP agent receives
+//! the MESSAGE; replies the real daemon cannot produce - chunked, garbage,
+//! Ok without Id - are unit-tested with fake sockets in src/notify/daemon.rs),
 //! push tokens (a recording pusher script), rate limits and feature gates.
+//! Real peers are required unless FLEXIAPI_TESTS_ALLOW_MISSING_PEERS=1.
 
 mod common;
 #[path = "support/ovh_server.rs"]

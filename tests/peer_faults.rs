@@ -261,3 +261,20 @@ fn redis_down_or_silent() {
         assert!(!server.log().contains(" 500 "), "{}", server.log());
     }
 }
+
+/// The guard itself: a missing peer fails the test with an install hint,
+/// unless FLEXIAPI_TESTS_ALLOW_MISSING_PEERS=1 (then `None`, test skipped).
+#[test]
+fn a_missing_peer_fails_loudly_unless_allowed() {
+    let found = require_tool("sh");
+    assert!(found.is_some_and(|p| p.is_file()));
+    let outcome = std::panic::catch_unwind(|| require_tool("flexiapi-no-such-peer"));
+    if missing_peers_allowed() {
+        assert!(matches!(outcome, Ok(None)));
+    } else {
+        let message = outcome.expect_err("a missing peer must fail the test");
+        let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("flexiapi-no-such-peer") && text.contains("apt-get install"), "{text}");
+        assert!(text.contains(ALLOW_MISSING_PEERS), "{text}");
+    }
+}
