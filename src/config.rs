@@ -93,6 +93,12 @@ pub struct MailConfig {
     pub signature: String,
     pub templates_dir: Option<PathBuf>,
     pub sendmail_path: Option<PathBuf>,
+    /// `MAIL_VERIFY_PEER` (true): verify the server certificate.
+    pub verify_peer: bool,
+    /// `MAIL_VERIFY_PEER_NAME` (true): the certificate must name `MAIL_HOST`.
+    pub verify_peer_name: bool,
+    /// `MAIL_ALLOW_SELF_SIGNED` (false): accept a certificate no known CA signed.
+    pub allow_self_signed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -443,6 +449,9 @@ impl Config {
                 signature: v.string("MAIL_SIGNATURE", "The FlexiAPI Team"),
                 templates_dir: v.path("MAIL_TEMPLATES_DIR"),
                 sendmail_path: v.path("MAIL_SENDMAIL_PATH"),
+                verify_peer: v.boolean("MAIL_VERIFY_PEER", true)?,
+                verify_peer_name: v.boolean("MAIL_VERIFY_PEER_NAME", true)?,
+                allow_self_signed: v.boolean("MAIL_ALLOW_SELF_SIGNED", false)?,
             },
             ovh: OvhConfig {
                 app_key: v.string("OVH_APP_KEY", ""),

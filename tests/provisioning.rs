@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{account_with_key, create_account, Challenge, Resp, Server, TempDir, DOMAIN};
+use common::{account_with_key, create_account, require_tool, Challenge, Resp, Server, TempDir, DOMAIN};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -366,25 +366,11 @@ fn auth_token_provisioning() {
     let (server, admin) = admin_server(&[]);
     let (id, key) = account_with_key(&server, &admin, "ivan_u", "testtest");
 
-    let created = server.post("/api/accounts/auth_token").json(json!({})).send();
-    let token = if created.status == 201 {
-        let token = created.json()["token"].as_str().expect("token").to_string();
-        server.get(&format!("/api/accounts/auth_token/{token}/attach")).key(&key).send().expect(200);
-        token
-    } else {
-        // The auth-token API belongs to another area; until it answers,
-        // the token is made as it would (attached, fresh).
-        eprintln!("note: POST /api/accounts/auth_token answered {}; inserting the token directly", created.status);
-        let token = "T".repeat(32);
-        server
-            .db()
-            .execute(
-                "INSERT INTO auth_tokens (account_id, token, created_at, updated_at) VALUES (?1, ?2, datetime('now'), datetime('now'))",
-                rusqlite::params![id, token],
-            )
-            .expect("insert");
-        token
-    };
+    // The public route makes the token, the user's attach route binds it.
+    let created = server.post("/api/accounts/auth_token").json(json!({})).send().expect(201).json();
+    let token = created["token"].as_str().expect("token").to_string();
+    server.get(&format!("/provisioning/auth_token/{token}")).no_accept().send().expect(404);
+    server.get(&format!("/api/accounts/auth_token/{token}/attach")).key(&key).send().expect(200);
     assert_eq!(server.count("auth_tokens"), 1);
     let resp = server.get(&format!("/provisioning/auth_token/{token}")).no_accept().send();
     let doc = xml_doc(&resp);
@@ -665,10 +651,6 @@ fn slow_service_hook_does_not_delay_the_api() {
 
 // --- a real Linphone client ---
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
-}
-
 /// Parses a linphonerc as liblinphone saves it.
 fn rc_value(rc: &str, section: &str, key: &str) -> Option<String> {
     let mut current = "";
@@ -756,10 +738,7 @@ fn client_rc(dir: &Path, config_uri: &str, extra: &str) {
 
 #[test]
 fn a_real_linphone_client_applies_the_provisioning() {
-    let Some(binary) = find_in_path("linphone-daemon") else {
-        eprintln!("SKIPPED: linphone-daemon is not installed (apt-get install linphone-cli)");
-        return;
-    };
+    let Some(binary) = require_tool("linphone-daemon") else { return };
     // Registrations go to loopback, never to the network.
     let (server, admin) = admin_server(&[("ACCOUNT_PROXY_REGISTRAR_ADDRESS", "127.0.0.1;transport=tcp")]);
     let (id, token) = unactivated(&server, &admin, "linus_u", "Linus & Co");

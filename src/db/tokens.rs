@@ -41,6 +41,15 @@ pub fn use_creation_token(conn: &Connection, token: &str, account_id: i64) -> ru
     )? == 1)
 }
 
+/// Undoes [`use_creation_token`] for `account_id` (the notification it paid
+/// for could not be sent).
+pub fn unuse_creation_token(conn: &Connection, token: &str, account_id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE account_creation_tokens SET used = 0, account_id = NULL, updated_at = ?1 WHERE token = ?2 AND used = 1 AND account_id = ?3",
+        params![time::now_sql(), token, account_id],
+    )? == 1)
+}
+
 pub fn creation_token_usable(conn: &Connection, token: &str) -> rusqlite::Result<bool> {
     conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM account_creation_tokens WHERE token = ?1 AND used = 0)",

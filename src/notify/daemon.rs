@@ -64,6 +64,78 @@ fn complete(received: &str) -> bool {
     }
 }
 
+/// Serialises the exchanges with the daemon (one client at a time).
+static DAEMON_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Pause before the one retry after a reset.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why an exchange gave no reply.
+enum Exchange {
+    /// Refused, reset or closed before any byte of reply (command not taken).
+    Reset,
+    /// Anything else (socket missing, timeout...).
+    Failed,
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | BrokenPipe | ConnectionAborted)
+}
+
+/// One connection: writes `command`, reads the reply until it is complete,
+/// the daemon closes, or `deadline`. Returns the bytes received.
+fn exchange(socket_path: &Path, command: &str, deadline: Instant) -> Result<Vec<u8>, Exchange> {
+    let fail = |e: std::io::Error| if is_reset(&e) { Exchange::Reset } else { Exchange::Failed };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Exchange::Failed);
+    }
+    let mut stream = UnixStream::connect(socket_path).map_err(fail)?;
+    stream.set_write_timeout(Some(left)).map_err(fail)?;
+    stream.write_all(command.as_bytes()).map_err(fail)?;
+    stream.flush().map_err(fail)?;
+
+    let mut received: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut status_seen_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let mut until = deadline;
+        if let Some(t) = status_seen_at {
+            until = until.min(t + ID_GRACE);
+        }
+        if now >= until {
+            break;
+        }
+        if stream.set_read_timeout(Some(until - now)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) if received.is_empty() => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return Err(Exchange::Reset);
+            }
+            Ok(0) => break,
+            Ok(n) => {
+                received.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&received);
+                if complete(&text) || received.len() >= MAX_REPLY {
+                    break;
+                }
+                if status_seen_at.is_none() && value(&parse_reply(&text), "Status").is_some() {
+                    status_seen_at = Some(Instant::now());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if received.is_empty() && is_reset(&e) => return Err(Exchange::Reset),
+            Err(_) => break, // timeout or reset: judge what we have
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(received)
+}
+
 /// Sends `body` to `to` (`user@domain`, no `sip:` scheme) with [`DEFAULT_TIMEOUT`].
 pub fn send_message(socket_path: &Path, to: &str, body: &str) -> Result<String, NotifyError> {
     send_message_with_timeout(socket_path, to, body, DEFAULT_TIMEOUT)
@@ -93,44 +165,33 @@ pub fn send_message_with_timeout(
     let unavailable = || NotifyError::Unavailable(SOCKET_ERROR.to_string());
     let timeout = if timeout.is_zero() { DEFAULT_TIMEOUT } else { timeout };
     let deadline = Instant::now() + timeout;
+    let command = message_command(to, body);
 
-    let mut stream = UnixStream::connect(socket_path).map_err(|_| unavailable())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|_| unavailable())?;
-    stream.write_all(message_command(to, body).as_bytes()).map_err(|_| unavailable())?;
-    stream.flush().map_err(|_| unavailable())?;
-
-    let mut received: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut status_seen_at: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        let mut until = deadline;
-        if let Some(t) = status_seen_at {
-            until = until.min(t + ID_GRACE);
-        }
-        if now >= until {
-            break;
-        }
-        if stream.set_read_timeout(Some(until - now)).is_err() {
-            break;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                received.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&received);
-                if complete(&text) || received.len() >= MAX_REPLY {
-                    break;
+    // The daemon serves one client at a time and resets a second one:
+    // exchanges are serialised (waiting for our turn counts in `timeout`).
+    let _turn = loop {
+        match DAEMON_TURN.try_lock() {
+            Ok(guard) => break guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(unavailable());
                 }
-                if status_seen_at.is_none() && value(&parse_reply(&text), "Status").is_some() {
-                    status_seen_at = Some(Instant::now());
-                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break, // timeout or reset: judge what we have
         }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    };
+    // A reset before any reply means the daemon did not take the command
+    // (it was still busy with a previous client, e.g. another process):
+    // one retry is safe.
+    let received = match exchange(socket_path, &command, deadline) {
+        Err(Exchange::Reset) if deadline.saturating_duration_since(Instant::now()) > RETRY_PAUSE * 2 => {
+            std::thread::sleep(RETRY_PAUSE);
+            exchange(socket_path, &command, deadline)
+        }
+        other => other,
+    };
+    let Ok(received) = received else { return Err(unavailable()) };
 
     let pairs = parse_reply(&String::from_utf8_lossy(&received));
     match value(&pairs, "Status") {
@@ -245,6 +306,40 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&path2);
+    }
+
+    #[test]
+    fn retries_once_after_a_reset_and_serialises_callers() {
+        // Like the daemon busy with another client: the first connection is
+        // closed without a reply; the retry is served.
+        let path = socket_path();
+        let listener = UnixListener::bind(&path).unwrap();
+        let h = std::thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(stream.try_clone().unwrap()).read_line(&mut line).unwrap();
+            (&stream).write_all(b"Status: Ok\n\nId: again\n\n").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            line
+        });
+        assert_eq!(send_message(&path, "a@b", "x").unwrap(), "again");
+        assert_eq!(h.join().unwrap(), "message sip:a@b x\n");
+        // Two resets: unavailable, quickly.
+        let listener = UnixListener::bind({
+            let _ = std::fs::remove_file(&path);
+            &path
+        })
+        .unwrap();
+        let h = std::thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            drop(listener.accept().unwrap());
+        });
+        let started = Instant::now();
+        assert_eq!(send_message(&path, "a@b", "x"), Err(NotifyError::Unavailable(SOCKET_ERROR.into())));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        h.join().unwrap();
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

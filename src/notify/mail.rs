@@ -99,6 +99,11 @@ pub struct MailSettings {
     pub timeout: Duration,
     /// sendmail binary; default `/usr/sbin/sendmail`.
     pub sendmail_path: Option<PathBuf>,
+    /// TLS: accept any server certificate (`MAIL_VERIFY_PEER=false` or
+    /// `MAIL_ALLOW_SELF_SIGNED=true`).
+    pub accept_invalid_certs: bool,
+    /// TLS: accept a certificate naming another host (`MAIL_VERIFY_PEER_NAME=false`).
+    pub accept_invalid_hostnames: bool,
 }
 
 impl Default for MailSettings {
@@ -117,6 +122,8 @@ impl Default for MailSettings {
             templates_dir: None,
             timeout: Duration::from_secs(10),
             sendmail_path: None,
+            accept_invalid_certs: false,
+            accept_invalid_hostnames: false,
         }
     }
 }
@@ -195,6 +202,8 @@ fn send_smtp(settings: &MailSettings, message: &Message) -> Result<(), NotifyErr
     }
     let tls_parameters = || {
         TlsParameters::builder(host.to_string())
+            .dangerous_accept_invalid_certs(settings.accept_invalid_certs)
+            .dangerous_accept_invalid_hostnames(settings.accept_invalid_hostnames)
             .build_rustls()
             .map_err(|e| NotifyError::Invalid(format!("TLS setup for {host}: {e}")))
     };

@@ -110,6 +110,8 @@ pub fn mail_settings(config: &Config) -> MailSettings {
         templates_dir: m.templates_dir.clone(),
         timeout: PEER_TIMEOUT,
         sendmail_path: m.sendmail_path.clone(),
+        accept_invalid_certs: !m.verify_peer || m.allow_self_signed,
+        accept_invalid_hostnames: !m.verify_peer || !m.verify_peer_name,
     }
 }
 

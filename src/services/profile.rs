@@ -37,8 +37,25 @@ pub fn request_email_change(app: &App, account: &Account, input: &Input, client_
     let Some(email) = email else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Mail, &email, client_ip)?;
     let hash = random::alphanumeric(random::EMAIL_HASH_LEN);
-    app.db.write(|tx| Ok(tokens::replace_email_change(tx, account.id, &email, &hash)?))?;
-    notifications::send_mail(app, &email, MailKind::ChangingEmail { link: app.config.url(&format!("/email/{hash}")) })
+    let previous = app.db.write(|tx| {
+        let previous = tokens::email_change_of(tx, account.id)?;
+        tokens::replace_email_change(tx, account.id, &email, &hash)?;
+        Ok(previous)
+    })?;
+    let sent = notifications::send_mail(app, &email, MailKind::ChangingEmail { link: app.config.url(&format!("/email/{hash}")) });
+    if sent.is_err() {
+        // Not sent: drop the request nobody can confirm, put back the previous one.
+        let _ = app.db.write(|tx| {
+            if tokens::email_change_of(tx, account.id)?.is_some_and(|p| p.hash == hash) {
+                tokens::delete_email_change(tx, account.id)?;
+                if let Some(p) = &previous {
+                    tokens::replace_email_change(tx, account.id, &p.new_email, &p.hash)?;
+                }
+            }
+            Ok(())
+        });
+    }
+    sent
 }
 
 /// The portal's `/email/{hash}` (the account holder logged in): applies
@@ -91,8 +108,25 @@ pub fn request_phone_change(app: &App, account: &Account, input: &Input, client_
     let Some(phone) = phone else { return Err(AppError::unvalidated()) };
     notifications::throttle(app, Channel::Sms, &phone, client_ip)?;
     let pin = random::pin();
-    app.db.write(|tx| Ok(tokens::replace_phone_change(tx, account.id, &phone, &pin)?))?;
-    notifications::send_sms(app, &phone, SmsKind::Validation, &pin)
+    let previous = app.db.write(|tx| {
+        let previous = tokens::phone_change_of(tx, account.id)?;
+        tokens::replace_phone_change(tx, account.id, &phone, &pin)?;
+        Ok(previous)
+    })?;
+    let sent = notifications::send_sms(app, &phone, SmsKind::Validation, &pin);
+    if sent.is_err() {
+        // Not sent: drop the request nobody can confirm, put back the previous one.
+        let _ = app.db.write(|tx| {
+            if tokens::phone_change_of(tx, account.id)?.is_some_and(|p| p.code == pin) {
+                tokens::delete_phone_change(tx, account.id)?;
+                if let Some(p) = &previous {
+                    tokens::replace_phone_change(tx, account.id, &p.phone, &p.code)?;
+                }
+            }
+            Ok(())
+        });
+    }
+    sent
 }
 
 /// `POST /api/accounts/me/phone`: `code` of 4 digits (422). No pending

@@ -464,7 +464,19 @@ pub fn recover_by_phone(app: &App, scope: &Scope, input: &Input, client_ip: &str
         rows::set_confirmation_key(tx, account.id, Some(&pin))?;
         Ok(())
     })?;
-    notifications::send_sms(app, &phone, SmsKind::Recovery, &pin)
+    let sent = notifications::send_sms(app, &phone, SmsKind::Recovery, &pin);
+    if sent.is_err() {
+        // Not sent: the account keeps its key and the token stays usable.
+        let previous = account.confirmation_key.clone();
+        let _ = app.db.write(|tx| {
+            if rows::by_id(tx, account.id)?.is_some_and(|a| a.confirmation_key.as_deref() == Some(pin.as_str())) {
+                rows::set_confirmation_key(tx, account.id, previous.as_deref())?;
+                tokens::unuse_creation_token(tx, &token, account.id)?;
+            }
+            Ok(())
+        });
+    }
+    sent
 }
 
 /// `GET /api/accounts/{sip}/recover/{key}`: `{sip}` is `user@domain` or
@@ -511,6 +523,16 @@ pub fn send_recovery_email(app: &App, account: &Account, client_ip: &str) -> App
         link: app.config.url(&format!("/authenticate/email/{key}")),
         qr_link: app.config.url(&format!("/provisioning/qrcode/{token}?reset_password=1")),
     };
-    notifications::send_mail(app, &email, kind)?;
+    if let Err(e) = notifications::send_mail(app, &email, kind) {
+        // Not sent: the links already given out keep working.
+        let _ = app.db.write(|tx| {
+            if rows::by_id(tx, account.id)?.is_some_and(|a| a.provisioning_token.as_deref() == Some(token.as_str())) {
+                rows::set_confirmation_key(tx, account.id, account.confirmation_key.as_deref())?;
+                rows::set_provisioning_token(tx, account.id, account.provisioning_token.as_deref())?;
+            }
+            Ok(())
+        });
+        return Err(e);
+    }
     accounts::reload(app, account.id)
 }

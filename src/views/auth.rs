@@ -128,6 +128,8 @@ pub struct RegisterOptions {
     pub domain: String,
     pub terms: String,
     pub privacy: String,
+    /// `NEWSLETTER_REGISTRATION_ADDRESS` is set: offer the newsletter (email form).
+    pub newsletter: bool,
 }
 
 fn consent(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
@@ -162,6 +164,9 @@ pub fn register_email(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
             (Field::new("email", p.t("Email address")).kind("email").required().autocomplete("email").render(state))
             (Field::new("email_confirmation", p.t("Email confirmation")).kind("email").required().render(state))
             (password_fields(p, state))
+            @if o.newsletter {
+                (form::checkbox(state, "newsletter", html! { (p.t("Subscribe to the newsletter")) }, false))
+            }
             (consent(p, o, state))
             div.actions { button type="submit" { (p.t("Register")) } }
         }

@@ -54,6 +54,7 @@ fn french(text: &str) -> Option<&'static str> {
         "Login" => "Connexion",
         "Logout" => "Déconnexion",
         "Register" => "Créer un compte",
+        "Subscribe to the newsletter" => "S'abonner à la newsletter",
         "Home" => "Accueil",
         "Documentation" => "Documentation",
         "Go to the homepage" => "Retour à l'accueil",

@@ -462,3 +462,273 @@ pub fn account_with_key(server: &Server, admin_key: &str, username: &str, passwo
     let key = server.get("/api/accounts/me/api_key").digest(username, DOMAIN, password, None).expect(200).text();
     (id, key)
 }
+
+// --- real peers ---
+
+/// Set to `1` to let tests whose peer (redis-server, linphone-daemon,
+/// chromium...) is missing pass with a `SKIPPED` line instead of failing.
+/// Meant for a developer machine; CI (`bash .ci/run`) installs every peer and
+/// leaves it unset, so a missing peer fails the suite loudly.
+pub const ALLOW_MISSING_PEERS: &str = "FLEXIAPI_TESTS_ALLOW_MISSING_PEERS";
+
+/// The Debian package providing `tool` (for install hints).
+fn package_of(tool: &str) -> &str {
+    match tool {
+        "linphone-daemon" | "linphonec" | "linphonecsh" => "linphone-cli",
+        "chromedriver" => "chromium-driver",
+        "prlimit" | "mount" | "umount" => "util-linux",
+        other => other,
+    }
+}
+
+/// `tool` found in `PATH` (then /usr/sbin, /sbin, /usr/bin, /bin).
+pub fn find_tool(tool: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file())
+}
+
+/// Whether a missing peer may be skipped (see [`ALLOW_MISSING_PEERS`]).
+pub fn missing_peers_allowed() -> bool {
+    std::env::var(ALLOW_MISSING_PEERS).is_ok_and(|v| v.trim() == "1")
+}
+
+/// A peer this test needs is not usable: panics with `hint`, unless
+/// [`ALLOW_MISSING_PEERS`] is `1`, in which case it prints `SKIPPED` and
+/// returns (the caller then returns too).
+#[track_caller]
+pub fn peer_missing(what: &str, hint: &str) {
+    if missing_peers_allowed() {
+        println!("SKIPPED ({ALLOW_MISSING_PEERS}=1): {what}");
+        eprintln!("SKIPPED ({ALLOW_MISSING_PEERS}=1): {what}");
+        return;
+    }
+    panic!(
+        "{what}.\n  This test needs the real peer: {hint}\n  (`bash .ci/run` installs every peer; set {ALLOW_MISSING_PEERS}=1 to skip such tests on a machine without them)"
+    );
+}
+
+/// The path of `tool`, a real peer this test needs. When it is missing:
+/// panics with an install hint, or returns `None` (after a `SKIPPED` line)
+/// when [`ALLOW_MISSING_PEERS`] is `1`.
+///
+/// ```ignore
+/// let Some(redis) = require_tool("redis-server") else { return };
+/// ```
+#[track_caller]
+pub fn require_tool(tool: &str) -> Option<PathBuf> {
+    if let Some(path) = find_tool(tool) {
+        return Some(path);
+    }
+    peer_missing(
+        &format!("`{tool}` is not installed"),
+        &format!("apt-get install --no-install-recommends {} (or bash .ci/install-deps)", package_of(tool)),
+    );
+    None
+}
+
+/// A real `linphone-daemon --pipe NAME` (package linphone-cli), headless, no
+/// account, SIP on random local ports; its command socket is `/tmp/NAME`
+/// (the daemon always prefixes `/tmp/`). Killed, socket removed, on drop.
+/// See .ci/PEERS.md for the protocol and its pitfalls.
+pub struct LinphoneDaemon {
+    child: Option<Child>,
+    pub dir: TempDir,
+    /// The `--pipe` name.
+    pub name: String,
+    /// `/tmp/NAME`: what `APP_LINPHONE_DAEMON_UNIX_PATH` must be.
+    pub socket: PathBuf,
+}
+
+impl LinphoneDaemon {
+    /// Starts the daemon and waits until its socket answers a command.
+    pub fn start(binary: &Path) -> LinphoneDaemon {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = TempDir::new();
+        let d = dir.path().display();
+        // The message DBs must be openable (else liblinphone hangs in its
+        // configuring stage); random SIP ports so nothing clashes on 5060.
+        std::fs::write(
+            dir.path().join("rc"),
+            format!(
+                "[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port=-1\n\n\
+                 [storage]\nuri={d}/linphone.db\ncall_logs_db_uri={d}/calls.db\nzrtp_secrets_db_uri={d}/zrtp.db\n"
+            ),
+        )
+        .expect("write daemon rc");
+        let name = format!("flexiapi-test-ld-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix() % 100_000);
+        let socket = PathBuf::from(format!("/tmp/{name}"));
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new(binary)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/nonexistent")
+            .arg("--config")
+            .arg(dir.path().join("rc"))
+            .arg("--pipe")
+            .arg(&name)
+            .arg("--log")
+            .arg(dir.path().join("daemon.log"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("daemon.out")).expect("daemon out"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start linphone-daemon");
+        let mut daemon = LinphoneDaemon { child: Some(child), dir, name, socket };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            // `bogus` is harmless: "Status: Error / Reason: Unknown command."
+            if let Ok(reply) = daemon.command("bogus") {
+                if reply.contains("Unknown command") {
+                    return daemon;
+                }
+            }
+            if let Some(Ok(Some(status))) = daemon.child.as_mut().map(|c| c.try_wait()) {
+                panic!("linphone-daemon exited at start ({status}): {}", daemon.out());
+            }
+            if Instant::now() > deadline {
+                panic!("linphone-daemon socket {} not ready: {}", daemon.socket.display(), daemon.out());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One raw command on the socket; reads until the reply is complete (the
+    /// daemon never closes the connection itself).
+    pub fn command(&self, line: &str) -> std::io::Result<String> {
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(format!("{line}\n").as_bytes())?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if text.contains("Reason:") || text.contains("Id:") || text.contains("Value:") {
+                return Ok(text);
+            }
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(text);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("daemon running")
+    }
+
+    /// Whether the process is still alive.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The daemon's stdout: `Event-type: message-state-changed` events.
+    pub fn out(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.out")).unwrap_or_default()
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`...) to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Stops the daemon (SIGKILL); the socket file is left behind, as after a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LinphoneDaemon {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // a test may have stopped it (SIGSTOP): SIGKILL works anyway, CONT for tidiness
+            let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
+        }
+        self.kill();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// A minimal SIP user agent on UDP: receives requests and answers `200 OK`.
+///
+/// liblinphone sends a `message sip:user@HOST:PORT` to HOST's port 5060
+/// whatever PORT says (the chat room keeps the identity address only), so
+/// the UA listens on 5060 of a loopback address of its own in 127.0.0.0/8:
+/// no clash with another test or a real SIP server on 127.0.0.1:5060.
+pub struct SipUa {
+    socket: std::net::UdpSocket,
+    /// The loopback address it listens on (port 5060).
+    pub host: String,
+}
+
+/// One SIP request as received.
+#[derive(Debug, Clone)]
+pub struct SipRequest {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub from: std::net::SocketAddr,
+}
+
+impl SipRequest {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+}
+
+impl SipUa {
+    pub fn start() -> SipUa {
+        for _ in 0..50 {
+            let n = rand_suffix();
+            let host = format!("127.{}.{}.{}", 10 + n % 200, (n / 200) % 250 + 1, (n / 50_000) % 250 + 2);
+            if let Ok(socket) = std::net::UdpSocket::bind((host.as_str(), 5060)) {
+                return SipUa { socket, host };
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        panic!("no free 127.x.y.z:5060 for the SIP UA");
+    }
+
+    /// The next request within `timeout` (retransmissions included), answered
+    /// with `200 OK` (headers mirrored, a To tag added).
+    pub fn receive(&self, timeout: Duration) -> Option<SipRequest> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
+            let (n, from) = self.socket.recv_from(&mut buf).ok()?;
+            let raw = &buf[..n];
+            let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+            let mut lines = head.split("\r\n");
+            let mut first = lines.next().unwrap_or("").split(' ');
+            let method = first.next().unwrap_or("").to_string();
+            if method.starts_with("SIP/") {
+                continue; // a response, not for us
+            }
+            let uri = first.next().unwrap_or("").to_string();
+            let headers: Vec<(String, String)> =
+                lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+            let request = SipRequest { method, uri, headers, body: raw[split + 4..].to_vec(), from };
+            let mut answer = String::from("SIP/2.0 200 OK\r\n");
+            for (k, v) in &request.headers {
+                match k.to_ascii_lowercase().as_str() {
+                    "via" | "from" | "call-id" | "cseq" => answer.push_str(&format!("{k}: {v}\r\n")),
+                    "to" if !v.contains("tag=") => answer.push_str(&format!("{k}: {v};tag=flexiapitest\r\n")),
+                    "to" => answer.push_str(&format!("{k}: {v}\r\n")),
+                    _ => {}
+                }
+            }
+            answer.push_str("Content-Length: 0\r\n\r\n");
+            let _ = self.socket.send_to(answer.as_bytes(), from);
+            return Some(request);
+        }
+    }
+}

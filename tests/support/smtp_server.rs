@@ -5,8 +5,11 @@
 //! 32 at once), and speaks enough SMTP for lettre and other clients: EHLO /
 //! HELO, AUTH PLAIN and AUTH LOGIN (any credentials are accepted), MAIL FROM,
 //! RCPT TO, DATA (dot-unstuffed, 10 MiB at most), RSET, NOOP, VRFY, QUIT.
-//! Plain SMTP only: STARTTLS is not offered (`454` if asked), so point the
-//! mailer at it with encryption off. Every accepted message is stored
+//! [`SmtpServer::start`] speaks plain SMTP only (STARTTLS is not offered,
+//! `454` if asked). [`SmtpServer::start_tls`] adds TLS with a self-signed
+//! certificate made at start by the `openssl` command: either STARTTLS
+//! (offered in EHLO) or implicit TLS from the first byte (SMTPS); each
+//! [`ReceivedMail`] says whether it came over TLS. Every accepted message is stored
 //! (envelope + raw data); [`SmtpServer::wait_for`] waits for them and
 //! [`ReceivedMail`] decodes the MIME parts (quoted-printable, base64,
 //! RFC 2047 headers) so tests can read links and codes in the text part.
@@ -39,6 +42,8 @@ pub struct ReceivedMail {
     pub auth_user: Option<String>,
     /// The DATA, dot-unstuffed, CRLF line ends, without the final `.` line.
     pub data: String,
+    /// Whether the message came over TLS (STARTTLS or implicit).
+    pub tls: bool,
 }
 
 /// One leaf of a MIME tree, body decoded.
@@ -303,6 +308,46 @@ fn decode_word(s: &str) -> Option<(String, usize)> {
     Some((String::from_utf8_lossy(&bytes).into_owned(), consumed))
 }
 
+/// How [`SmtpServer::start_tls`] offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain connection, `STARTTLS` offered in EHLO.
+    StartTls,
+    /// TLS from the first byte (SMTPS, like port 465).
+    Implicit,
+}
+
+/// A self-signed certificate (CN and SAN `localhost`, `127.0.0.1`) made by
+/// `openssl req` in `dir`; returns the TLS server configuration.
+pub fn self_signed_config(dir: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("openssl req failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&cert).map_err(|e| e.to_string())?.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}
+
 struct Shared {
     messages: Mutex<Vec<ReceivedMail>>,
     stop: AtomicBool,
@@ -318,8 +363,18 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Binds `127.0.0.1:0` and starts accepting.
+    /// Binds `127.0.0.1:0` and starts accepting (plain SMTP).
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(None)
+    }
+
+    /// Like [`SmtpServer::start`], with TLS as `mode` says, using the
+    /// self-signed certificate [`self_signed_config`] makes in `dir`.
+    pub fn start_tls(mode: TlsMode, dir: &std::path::Path) -> Result<SmtpServer, String> {
+        Ok(SmtpServer::start_with(Some((mode, self_signed_config(dir)?))))
+    }
+
+    fn start_with(tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback SMTP server");
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking listener");
@@ -341,8 +396,9 @@ impl SmtpServer {
                             continue;
                         }
                         let s2 = s.clone();
+                        let tls = tls.clone();
                         std::thread::spawn(move || {
-                            let _ = session(stream, &s2);
+                            let _ = session(stream, &s2, tls);
                             s2.connections.fetch_sub(1, Ordering::SeqCst);
                         });
                     }
@@ -406,7 +462,13 @@ impl Drop for SmtpServer {
 }
 
 /// Reads one line (up to LF) of at most `MAX_LINE` bytes; `None` at EOF.
-fn read_line(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
+/// A connection, plain or TLS.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
+type Reader = BufReader<Box<dyn Io>>;
+
+fn read_line(reader: &mut Reader) -> std::io::Result<Option<Vec<u8>>> {
     let mut line = Vec::new();
     let n = reader.by_ref().take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line)?;
     if n == 0 {
@@ -429,18 +491,54 @@ fn angle_address(arg: &str) -> String {
     }
 }
 
-fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+enum Outcome {
+    Done,
+    StartTls,
+}
+
+fn send(reader: &mut Reader, bytes: &[u8]) -> std::io::Result<()> {
+    let w = reader.get_mut();
+    w.write_all(bytes)?;
+    w.flush()
+}
+
+fn session(stream: TcpStream, shared: &Shared, tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
-    let mut out = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    out.write_all(b"220 localhost ESMTP flexiapi-test\r\n")?;
-    let mut current = ReceivedMail::default();
+    let wrap = |stream: TcpStream, config: &Arc<rustls::ServerConfig>| -> std::io::Result<Reader> {
+        let conn = rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+        Ok(BufReader::new(Box::new(rustls::StreamOwned::new(conn, stream)) as Box<dyn Io>))
+    };
+    match tls {
+        Some((TlsMode::Implicit, config)) => dialogue(wrap(stream, &config)?, shared, false, true, true).map(|_| ()),
+        Some((TlsMode::StartTls, config)) => {
+            let plain = BufReader::new(Box::new(stream.try_clone()?) as Box<dyn Io>);
+            match dialogue(plain, shared, true, false, true)? {
+                Outcome::Done => Ok(()),
+                Outcome::StartTls => dialogue(wrap(stream, &config)?, shared, false, true, false).map(|_| ()),
+            }
+        }
+        None => dialogue(BufReader::new(Box::new(stream) as Box<dyn Io>), shared, false, false, true).map(|_| ()),
+    }
+}
+
+/// The SMTP dialogue on one (plain or TLS) stream. `offer_tls`: STARTTLS is
+/// offered and ends this dialogue with [`Outcome::StartTls`].
+fn dialogue(mut reader: Reader, shared: &Shared, offer_tls: bool, is_tls: bool, greet: bool) -> std::io::Result<Outcome> {
+    macro_rules! out {
+        ($bytes:expr) => {
+            send(&mut reader, $bytes)
+        };
+    }
+    if greet {
+        out!(b"220 localhost ESMTP flexiapi-test\r\n")?;
+    }
+    let mut current = ReceivedMail { tls: is_tls, ..ReceivedMail::default() };
     let mut in_transaction = false;
     loop {
         let line = match read_line(&mut reader)? {
             Some(l) => String::from_utf8_lossy(&l).into_owned(),
-            None => return Ok(()),
+            None => return Ok(Outcome::Done),
         };
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
@@ -449,11 +547,15 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         match verb.as_str() {
             "EHLO" => {
                 current.helo = arg.trim().to_string();
-                out.write_all(b"250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n")?;
+                if offer_tls {
+                    out!(b"250-localhost\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n")?;
+                } else {
+                    out!(b"250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n")?;
+                }
             }
             "HELO" => {
                 current.helo = arg.trim().to_string();
-                out.write_all(b"250 localhost\r\n")?;
+                out!(b"250 localhost\r\n")?;
             }
             "AUTH" => {
                 let mut words = arg.split_whitespace();
@@ -464,7 +566,7 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                         let response = match initial {
                             Some(r) => r,
                             None => {
-                                out.write_all(b"334 \r\n")?;
+                                out!(b"334 \r\n")?;
                                 String::from_utf8_lossy(&read_line(&mut reader)?.unwrap_or_default()).into_owned()
                             }
                         };
@@ -476,59 +578,59 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                         let user = match initial {
                             Some(u) => u,
                             None => {
-                                out.write_all(b"334 VXNlcm5hbWU6\r\n")?;
+                                out!(b"334 VXNlcm5hbWU6\r\n")?;
                                 String::from_utf8_lossy(&read_line(&mut reader)?.unwrap_or_default()).into_owned()
                             }
                         };
-                        out.write_all(b"334 UGFzc3dvcmQ6\r\n")?;
+                        out!(b"334 UGFzc3dvcmQ6\r\n")?;
                         let _password = read_line(&mut reader)?;
                         Some(String::from_utf8_lossy(&decode_base64(&user)).into_owned())
                     }
                     _ => {
-                        out.write_all(b"504 5.5.4 unrecognized authentication type\r\n")?;
+                        out!(b"504 5.5.4 unrecognized authentication type\r\n")?;
                         continue;
                     }
                 };
                 current.authenticated = true;
                 current.auth_user = user;
-                out.write_all(b"235 2.7.0 Authentication successful\r\n")?;
+                out!(b"235 2.7.0 Authentication successful\r\n")?;
             }
             "MAIL" => {
                 let upper = arg.to_ascii_uppercase();
                 if !upper.starts_with("FROM:") {
-                    out.write_all(b"501 5.5.4 syntax: MAIL FROM:<address>\r\n")?;
+                    out!(b"501 5.5.4 syntax: MAIL FROM:<address>\r\n")?;
                     continue;
                 }
                 current.mail_from = angle_address(&arg[5..]);
                 current.rcpt_to.clear();
                 in_transaction = true;
-                out.write_all(b"250 2.1.0 OK\r\n")?;
+                out!(b"250 2.1.0 OK\r\n")?;
             }
             "RCPT" => {
                 let upper = arg.to_ascii_uppercase();
                 if !in_transaction {
-                    out.write_all(b"503 5.5.1 MAIL first\r\n")?;
+                    out!(b"503 5.5.1 MAIL first\r\n")?;
                 } else if !upper.starts_with("TO:") {
-                    out.write_all(b"501 5.5.4 syntax: RCPT TO:<address>\r\n")?;
+                    out!(b"501 5.5.4 syntax: RCPT TO:<address>\r\n")?;
                 } else if shared.reject_recipients.load(Ordering::SeqCst) {
-                    out.write_all(b"550 5.1.1 mailbox unavailable\r\n")?;
+                    out!(b"550 5.1.1 mailbox unavailable\r\n")?;
                 } else {
                     current.rcpt_to.push(angle_address(&arg[3..]));
-                    out.write_all(b"250 2.1.5 OK\r\n")?;
+                    out!(b"250 2.1.5 OK\r\n")?;
                 }
             }
             "DATA" => {
                 if !in_transaction || current.rcpt_to.is_empty() {
-                    out.write_all(b"503 5.5.1 RCPT first\r\n")?;
+                    out!(b"503 5.5.1 RCPT first\r\n")?;
                     continue;
                 }
-                out.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+                out!(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
                 let mut data = String::new();
                 let mut too_big = false;
                 loop {
                     let l = match read_line(&mut reader)? {
                         Some(l) => l,
-                        None => return Ok(()),
+                        None => return Ok(Outcome::Done),
                     };
                     if l == b"." {
                         break;
@@ -542,14 +644,14 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     data.push_str("\r\n");
                 }
                 if too_big {
-                    out.write_all(b"552 5.3.4 message too big\r\n")?;
+                    out!(b"552 5.3.4 message too big\r\n")?;
                 } else {
                     let mut mail = current.clone();
                     mail.data = data;
                     if let Ok(mut m) = shared.messages.lock() {
                         m.push(mail);
                     }
-                    out.write_all(b"250 2.0.0 OK queued\r\n")?;
+                    out!(b"250 2.0.0 OK queued\r\n")?;
                 }
                 current.rcpt_to.clear();
                 current.mail_from.clear();
@@ -559,16 +661,20 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 current.rcpt_to.clear();
                 current.mail_from.clear();
                 in_transaction = false;
-                out.write_all(b"250 2.0.0 OK\r\n")?;
+                out!(b"250 2.0.0 OK\r\n")?;
             }
-            "NOOP" => out.write_all(b"250 2.0.0 OK\r\n")?,
-            "VRFY" => out.write_all(b"252 2.0.0 cannot verify\r\n")?,
-            "STARTTLS" => out.write_all(b"454 4.7.0 TLS not available\r\n")?,
+            "NOOP" => out!(b"250 2.0.0 OK\r\n")?,
+            "VRFY" => out!(b"252 2.0.0 cannot verify\r\n")?,
+            "STARTTLS" if offer_tls => {
+                out!(b"220 2.0.0 Ready to start TLS\r\n")?;
+                return Ok(Outcome::StartTls);
+            }
+            "STARTTLS" => out!(b"454 4.7.0 TLS not available\r\n")?,
             "QUIT" => {
-                out.write_all(b"221 2.0.0 Bye\r\n")?;
-                return Ok(());
+                out!(b"221 2.0.0 Bye\r\n")?;
+                return Ok(Outcome::Done);
             }
-            _ => out.write_all(b"502 5.5.2 command not recognized\r\n")?,
+            _ => out!(b"502 5.5.2 command not recognized\r\n")?,
         }
     }
 }

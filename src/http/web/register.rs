@@ -6,7 +6,8 @@ use crate::domain::rules::Input;
 use crate::error::{AppError, FieldErrors};
 use crate::http::router::Route;
 use crate::http::Ctx;
-use crate::services::{registration, tokens, web_login};
+use crate::notify::mail::MailKind;
+use crate::services::{notifications, registration, tokens, web_login};
 use crate::views::{self, form::State};
 use serde_json::Value;
 
@@ -48,6 +49,7 @@ fn options(w: &Web) -> views::auth::RegisterOptions {
         domain: w.ctx.space_domain().to_string(),
         terms: c.terms_of_use_url.clone(),
         privacy: c.privacy_policy_url.clone(),
+        newsletter: !c.newsletter_registration_address.trim().is_empty(),
     }
 }
 
@@ -104,7 +106,15 @@ fn email_submit(w: &Web) -> WebResult {
     let mut input = with_algorithm(w);
     input.set("phone", Value::Null);
     match form_errors(register(w, &input, true))? {
-        Ok(account) => redirect(&format!("/authenticate/email/check/{}", account.sip())),
+        Ok(account) => {
+            // web.md 4.1 step 3: the newsletter address learns of the subscriber.
+            let list = w.config().newsletter_registration_address.trim().to_string();
+            let ticked = matches!(input.text("newsletter").as_deref(), Some("1" | "true" | "on" | "yes"));
+            if let (false, true, Some(email)) = (list.is_empty(), ticked, &account.email) {
+                notifications::send_mail_logged(w.ctx.app, &list, MailKind::NewsletterRegistration { email: email.clone() });
+            }
+            redirect(&format!("/authenticate/email/check/{}", account.sip()))
+        }
         Err(errors) => email_form(w, &State::new(&input, &errors), 422),
     }
 }
