@@ -31,17 +31,6 @@ fn repo_file(path: &str) -> String {
 // Flexisip's SOCI requests, as docs/operations.md gives them
 
 /// The `soci-*-request` lines of the first fenced block starting with
-/// `# flexisip.conf` in `text`.
-fn soci_requests(text: &str) -> BTreeMap<String, String> {
-    let block = text.split("```\n# flexisip.conf").nth(1).expect("a fenced block starting with `# flexisip.conf`");
-    let block = block.split("```").next().unwrap_or("");
-    block
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| k.trim().starts_with("soci-") && k.trim().ends_with("-request"))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
 
 #[test]
 fn flexisip_requests_of_the_operations_guide_read_what_the_server_wrote() {
@@ -52,7 +41,7 @@ fn flexisip_requests_of_the_operations_guide_read_what_the_server_wrote() {
     assert_eq!(get("soci-password-request"), flexiapi::db::health::FLEXISIP_PASSWORD_REQUEST);
     assert_eq!(get("soci-user-with-phone-request"), flexiapi::db::health::FLEXISIP_USER_WITH_PHONE_REQUEST);
     assert_eq!(get("soci-users-with-phones-request"), flexiapi::db::health::FLEXISIP_USERS_WITH_PHONES_REQUEST);
-    let readme = soci_requests(&repo_file("README.md").replace("```\r\n", "```\n"));
+    let readme = soci_requests(&repo_file("README.md"));
     for (name, sql) in &readme {
         assert_eq!(Some(sql), requests.get(name), "README and docs/operations.md differ on {name}");
     }

@@ -74,25 +74,9 @@ fn integrity(path: &Path) -> String {
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
 }
 
-/// The Flexisip requests of the README's `# flexisip.conf` block.
-fn readme_requests() -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
-    let block = readme.split("# flexisip.conf").nth(1).expect("a `# flexisip.conf` block in the README");
-    let block = block.split("```").next().unwrap_or("");
-    block
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| k.trim().starts_with("soci-") && k.trim().ends_with("-request"))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
 
 fn password_request() -> String {
-    readme_requests()
-        .into_iter()
-        .find(|(k, _)| k == "soci-password-request")
-        .map(|(_, v)| v)
-        .expect("soci-password-request in the README")
+    readme_soci_request("soci-password-request")
 }
 
 /// Accounts with a number of password rows other than one (a half-written

@@ -732,3 +732,23 @@ impl SipUa {
         }
     }
 }
+
+/// The `soci-*-request` lines of the fenced block starting with
+/// `# flexisip.conf` in `text` (the README, docs/operations.md).
+pub fn soci_requests(text: &str) -> std::collections::BTreeMap<String, String> {
+    let text = text.replace("```\r\n", "```\n");
+    let block = text.split("```\n# flexisip.conf").nth(1).expect("a fenced block starting with `# flexisip.conf`");
+    let block = block.split("```").next().unwrap_or("");
+    block
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim().starts_with("soci-") && k.trim().ends_with("-request"))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// One of the README's Flexisip requests, by name.
+pub fn readme_soci_request(name: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    soci_requests(&readme).remove(name).unwrap_or_else(|| panic!("{name} in the README"))
+}
