@@ -15,6 +15,10 @@ pub struct App {
     /// `ACCOUNT_PROVISIONING_RC_FILE`, parsed once at start: a broken file
     /// stops start-up instead of failing every provisioning request.
     pub rc: Option<crate::provisioning::RcFile>,
+    /// The public `GET /provisioning` document: it depends only on the
+    /// configuration and the RC file, so it is built once (unless a
+    /// provisioning hook may change it per request).
+    pub public_provisioning: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -45,7 +49,7 @@ impl App {
             })?),
             None => None,
         };
-        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default(), rc })
+        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default(), rc, public_provisioning: Default::default() })
     }
 
     pub fn username_policy(&self) -> crate::domain::rules::UsernamePolicy<'_> {

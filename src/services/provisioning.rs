@@ -53,7 +53,11 @@ fn load(conn: &rusqlite::Connection, account: Account) -> rusqlite::Result<Resol
 
 /// `GET /provisioning`: no account.
 pub fn public_document(app: &App, request: &Request) -> String {
-    build(app, None, request).to_xml()
+    if app.config.account_provisioning_hook.is_some() {
+        // The hook sees the query string and may answer differently.
+        return build(app, None, request).to_xml();
+    }
+    app.public_provisioning.get_or_init(|| build(app, None, request).to_xml()).clone()
 }
 
 /// `GET /provisioning/{token}`: consumes the token, activates the account,
