@@ -152,8 +152,8 @@ impl Counter {
         let mut n = self.lock();
         *n = n.saturating_sub(1);
         drop(n);
-        // Waiters for a slot, and `stop` waiting for zero.
-        self.changed.notify_all();
+        // One unit freed: one waiter for a slot, or `stop` waiting for zero.
+        self.changed.notify_one();
     }
 
     fn wait_zero(&self, bound: Duration) -> bool {
@@ -748,7 +748,8 @@ impl Connection<'_> {
                 Err(_) => return true,
             };
 
-            if head.expect_continue && head.framing != Framing::None && self.input.buf.is_empty() {
+            let body_expected = !matches!(head.framing, Framing::None | Framing::Length(0));
+            if head.expect_continue && body_expected && self.input.buf.is_empty() {
                 let mut writer = self.stream;
                 if writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
                     return false;
@@ -761,7 +762,9 @@ impl Connection<'_> {
             let body = match head.framing {
                 Framing::None => Ok(Vec::new()),
                 Framing::Length(n) => {
-                    let mut body = Vec::with_capacity(n);
+                    // Grown as bytes arrive: an announced length costs nothing
+                    // until it is sent.
+                    let mut body = Vec::with_capacity(n.min(64 * 1024));
                     self.input.take(n, &mut body).map(|_| body)
                 }
                 Framing::Chunked => self.input.chunked(limits.max_body),
@@ -790,6 +793,10 @@ impl Connection<'_> {
             match kept {
                 Ok(true) => {}
                 Ok(false) | Err(_) => return false,
+            }
+            // One large head should not pin its buffer for the connection's life.
+            if self.input.buf.capacity() > 4 * READ_SIZE && self.input.buf.len() <= READ_SIZE {
+                self.input.buf.shrink_to(READ_SIZE);
             }
         }
     }
