@@ -1215,3 +1215,28 @@ fn connections_over_the_cap_are_answered_503() {
     }
     assert!(server.log().contains("APP_HTTP_MAX_CONNECTIONS"), "{}", server.log());
 }
+
+#[test]
+fn sigterm_does_not_wait_for_idle_connections_or_unfinished_heads() {
+    // The default 15 s timeout: a stop waiting on these would take that long.
+    let mut server = Server::start(&[]);
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    idle.write_all(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).unwrap();
+    assert_eq!(parse_response(&buf[..n]).unwrap().status, 200);
+    let mut partial = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    partial.write_all(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.terminate().expect("exit status");
+    let took = started.elapsed();
+    println!("stopped in {:.0} ms with an idle connection and an unfinished head", ms(took));
+    assert!(status.success(), "exit: {status}\n{}", server.log());
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    for s in [&mut idle, &mut partial] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)), "still open after the stop");
+    }
+}

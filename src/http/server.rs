@@ -102,8 +102,9 @@ impl Server {
         Ok(Server { addr, shared, stop_tx, accept: Some(accept) })
     }
 
-    /// Graceful stop: the listener is closed, idle connections are closed,
-    /// requests already begun are answered (with `Connection: close`).
+    /// Graceful stop: the listener is closed, idle connections and heads
+    /// still arriving are dropped, requests whose head is in are answered
+    /// (with `Connection: close`).
     pub fn stop(mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop_tx.shutdown(Shutdown::Both);
@@ -344,11 +345,15 @@ struct Input<R> {
     buf: Vec<u8>,
     /// Reads past this instant fail with `Fail::TimedOut`.
     deadline: Option<Instant>,
+    /// While a head is incomplete: (socket, stop signal, per-read timeout).
+    /// A stopping server drops requests whose head has not arrived rather
+    /// than wait for a slow client.
+    watch: Option<(RawFd, RawFd, Duration)>,
 }
 
 impl<R: Read> Input<R> {
     fn new(inner: R) -> Input<R> {
-        Input { inner, buf: Vec::with_capacity(READ_SIZE), deadline: None }
+        Input { inner, buf: Vec::with_capacity(READ_SIZE), deadline: None, watch: None }
     }
 
     /// Reads more bytes into the buffer; at least one, or a failure.
@@ -431,6 +436,14 @@ impl<R: Read> Input<R> {
             }
             if partial > HEADER_LINE_LIMIT + 1 || self.buf.len() > HEAD_LIMIT {
                 return Err(headers_too_large());
+            }
+            // An empty buffer is the idle wait, which the caller did.
+            if let Some((fd, stop, timeout)) = self.watch.filter(|_| !self.buf.is_empty()) {
+                match wait_readable(fd, stop, Some(timeout)) {
+                    Wait::Readable => {}
+                    Wait::Stopping => return Err(Fail::Gone),
+                    Wait::TimedOut => return Err(Fail::TimedOut),
+                }
             }
             self.fill()?;
         }
@@ -690,7 +703,9 @@ struct Connection<'a> {
 }
 
 fn connection(shared: &Shared, stream: TcpStream, remote: SocketAddr) {
-    let mut conn = Connection { shared, input: Input::new(&stream), stream: &stream, remote };
+    let mut input = Input::new(&stream);
+    input.watch = Some((stream.as_raw_fd(), shared.stop_rx.as_raw_fd(), shared.limits.timeout));
+    let mut conn = Connection { shared, input, stream: &stream, remote };
     if conn.serve() {
         lingering_close(&stream, shared.limits.timeout);
     } else {
@@ -958,7 +973,7 @@ mod tests {
     fn head_of(raw: &[u8]) -> Result<Head, Fail> {
         let mut input = input(raw);
         let n = input.head()?;
-        parse_head(&input.buf[..n].to_vec(), 1000)
+        parse_head(&input.buf[..n], 1000)
     }
 
     #[test]
@@ -1080,13 +1095,13 @@ mod tests {
     fn pipelined_requests_stay_in_the_buffer() {
         let mut input = input(b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n\r\n");
         let n = input.head().unwrap();
-        let head = parse_head(&input.buf[..n].to_vec(), 100).unwrap();
+        let head = parse_head(&input.buf[..n], 100).unwrap();
         input.consume(n);
         let mut body = Vec::new();
         input.take(3, &mut body).unwrap();
         assert_eq!((head.target.as_str(), body.as_slice()), ("/a", &b"abc"[..]));
         let n = input.head().unwrap();
-        let head = parse_head(&input.buf[..n].to_vec(), 100).unwrap();
+        let head = parse_head(&input.buf[..n], 100).unwrap();
         input.consume(n);
         assert_eq!(head.target, "/b");
         assert!(input.buf.is_empty());
@@ -1110,7 +1125,7 @@ mod tests {
         let raw = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
         let mut input = Input::new(Trickle(raw));
         let n = input.head().unwrap();
-        let head = parse_head(&input.buf[..n].to_vec(), 100).unwrap();
+        let head = parse_head(&input.buf[..n], 100).unwrap();
         input.consume(n);
         assert_eq!(head.framing, Framing::Chunked);
         assert_eq!(input.chunked(100).unwrap(), b"abc");
