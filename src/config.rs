@@ -72,6 +72,8 @@ pub struct Config {
     pub http_workers: usize,
     /// Socket read/write timeout, seconds.
     pub http_timeout_secs: u64,
+    /// Open connections at once (one thread each); new ones get 503 beyond.
+    pub http_max_connections: usize,
     /// Requests per minute and client IP on `/api` (0 = unlimited).
     pub api_rate_limit_per_minute: i64,
     /// `APP_METRICS_REQUIRE_KEY`: `/metrics` needs an admin API key even
@@ -476,6 +478,7 @@ impl Config {
             max_body_bytes: v.integer("APP_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024)? as usize,
             http_workers: workers,
             http_timeout_secs: v.integer("APP_HTTP_TIMEOUT_SECONDS", 15, 1, 3600)? as u64,
+            http_max_connections: v.integer("APP_HTTP_MAX_CONNECTIONS", 512, 1, 100_000)? as usize,
             api_rate_limit_per_minute: v.integer("APP_API_RATE_LIMIT_PER_MINUTE", 0, 0, 1_000_000_000)?,
             metrics_require_key: v.boolean("APP_METRICS_REQUIRE_KEY", false)?,
             sip_domain,

@@ -574,8 +574,8 @@ fn metrics_need_loopback_or_an_admin_key() {
 fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
     let mut server = Server::start(&[]);
     let pid = server.pid().unwrap();
-    // A request whose body is still on its way when SIGTERM arrives (more
-    // than 1 KiB, so the server hands it to a worker before the body is in).
+    // A request whose body is still on its way when SIGTERM arrives: the
+    // server is reading it.
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream
