@@ -1085,11 +1085,14 @@ fn garbage_credentials_are_401_not_500() {
     ];
     for auth in &authorizations {
         let r = server.get("/api/accounts/me").header("From", &from).header("Authorization", auth).send();
-        assert_eq!(r.status, 401, "Authorization {:?}: {}", auth.chars().take(80).collect::<String>(), r.text());
+        // A header line over the front end's 8 KiB limit never reaches auth.
+        let expected = if auth.len() > 8 * 1024 { 431 } else { 401 };
+        assert_eq!(r.status, expected, "Authorization {:?}: {}", auth.chars().take(80).collect::<String>(), r.text());
     }
     for from in ["sip:", "sip:@", "<sip:@>", "sip:digestuser", "digestuser@sip.example.org", "\"a\" <sip:digestuser@sip.example.org", "sip:digestuser@sip.example.org;tag=\"", &format!("sip:{long}@{long}"), "sip:a@b@c", "%00", "<>"] {
         let r = server.get("/api/accounts/me").header("From", from).header("Authorization", "Digest username=\"digestuser\"").send();
-        assert!(r.status == 401 || r.status == 422, "From {:?}: {} {}", from.chars().take(60).collect::<String>(), r.status, r.text());
+        let too_large = from.len() > 8 * 1024 && r.status == 431;
+        assert!(r.status == 401 || r.status == 422 || too_large, "From {:?}: {} {}", from.chars().take(60).collect::<String>(), r.status, r.text());
     }
     // Garbage API keys: 401, whatever their shape.
     for key in [" ", "'", "' OR '1'='1", "%", &long] {
