@@ -24,8 +24,10 @@ pub struct App {
 impl App {
     /// Opens the database (migrating it) and compiles the rules.
     pub fn new(config: Config) -> Result<App, String> {
-        // Reads are short; a few connections serve many workers.
-        let pool_size = (config.http_workers as u32).clamp(2, 8);
+        // One connection per worker (and one for the janitor): a worker
+        // never waits for a connection, and an idle SQLite connection costs
+        // little (a 512 KiB page cache at most).
+        let pool_size = (config.http_workers as u32 + 1).clamp(2, 65);
         let (db, _migration) = Db::open(&config.database, pool_size)?;
         App::with_db(config, db)
     }

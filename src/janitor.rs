@@ -29,7 +29,7 @@ pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()
                 }
                 if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
                     if let Err(e) = app.db.checkpoint() {
-                        eprintln!("janitor: checkpoint failed: {e}");
+                        crate::log_line!("janitor: checkpoint failed: {e}");
                     }
                     last_checkpoint = Instant::now();
                 }
@@ -44,8 +44,8 @@ pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()
 /// One round of every cleanup; failures are logged, never fatal.
 pub fn run_once(app: &App) {
     let log = |what: &str, result: Result<String, crate::error::AppError>| match result {
-        Ok(summary) => eprintln!("janitor: {what}: {summary}"),
-        Err(e) => eprintln!("janitor: {what} failed: {e}"),
+        Ok(summary) => crate::log_line!("janitor: {what}: {summary}"),
+        Err(e) => crate::log_line!("janitor: {what} failed: {e}"),
     };
     log("nonces", maintenance::clear_nonces(app, maintenance::NONCE_MINUTES).map(|n| format!("{n} expired nonces deleted")));
     let minutes = app.config.api_key_expiration_minutes;

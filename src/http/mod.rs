@@ -51,7 +51,7 @@ impl server::Service for AppService {
         self.0.metrics.record(label, status, elapsed.as_secs_f64());
         // One line per request; the route label, never the raw path, since
         // paths carry tokens.
-        eprintln!("{method} {label} {status} {:.1}ms", elapsed.as_secs_f64() * 1000.0);
+        crate::log_line!("{method} {label} {status} {:.1}ms", elapsed.as_secs_f64() * 1000.0);
     }
 }
 
@@ -92,7 +92,7 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
         Ok(response) => response,
         Err(error) => {
             if let AppError::Internal(detail) = &error {
-                eprintln!("error: {label}: {detail}");
+                crate::log_line!("error: {label}: {detail}");
             }
             error_response(&error, wants_json)
         }
@@ -149,15 +149,15 @@ pub fn serve(app: Arc<App>) -> Result<(), String> {
         max_connections: config.http_max_connections,
     };
     let server = server::Server::start(Arc::new(AppService(app.clone())), listener, limits)?;
-    eprintln!("flexiapi {} listening on http://{} ({})", env!("CARGO_PKG_VERSION"), server.addr, config.app_url);
+    crate::log_line!("flexiapi {} listening on http://{} ({})", env!("CARGO_PKG_VERSION"), server.addr, config.app_url);
     let janitor = crate::janitor::start(app.clone(), terminate.clone());
     while !terminate.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprintln!("stopping: finishing in-flight requests");
+    crate::log_line!("stopping: finishing in-flight requests");
     server.stop();
     let _ = janitor.join();
-    eprintln!("stopped");
+    crate::log_line!("stopped");
     Ok(())
 }
 

@@ -115,7 +115,7 @@ impl Server {
         // handler stuck beyond that should not keep the process alive.
         let bound = self.shared.limits.timeout * 6 + Duration::from_secs(10);
         if !self.shared.connections.wait_zero(bound) {
-            eprintln!("http: stopping with connections still open");
+            crate::log_line!("http: stopping with connections still open");
         }
     }
 }
@@ -189,7 +189,7 @@ impl Shared {
         let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             *last = Some(Instant::now());
-            eprintln!("http: {message}");
+            crate::log_line!("http: {message}");
         }
     }
 }
