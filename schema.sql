@@ -62,17 +62,17 @@ CREATE UNIQUE INDEX passwords_account_id_algorithm_unique ON passwords(account_i
 -- One row per DIGEST challenge emitted; `nc` is the highest nonce count seen.
 -- `account_id` is NULL for challenges sent to unknown addresses (same cost,
 -- never usable).
+-- Keyed by the nonce itself, without a rowid: a challenge writes one b-tree
+-- page (no rowid table, no sequence, no second index), and a DIGEST round
+-- costs two such writes. The janitor's hourly expiry scans the table.
 CREATE TABLE nonces (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    nonce VARCHAR(64) PRIMARY KEY NOT NULL,
     account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
-    nonce VARCHAR(64) NOT NULL,
     opaque VARCHAR(64) NOT NULL,
     nc INTEGER NOT NULL DEFAULT 0,
     created_at DATETIME NOT NULL,
     updated_at DATETIME NOT NULL
-);
-CREATE UNIQUE INDEX nonces_nonce_unique ON nonces(nonce);
-CREATE INDEX nonces_created_at_index ON nonces(created_at);
+) WITHOUT ROWID;
 
 CREATE TABLE api_keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,

@@ -26,7 +26,7 @@ use std::time::Duration;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The schema version this binary writes. Bump it with each entry of `UPGRADES`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `UPGRADES[n]` upgrades a database from version `n + 1` to `n + 2`.
 /// Later schema changes are appended here (and folded into schema.sql).
@@ -36,6 +36,18 @@ const UPGRADES: &[&str] = &[
      ALTER TABLE external_accounts ADD COLUMN registrar VARCHAR(255);
      ALTER TABLE external_accounts ADD COLUMN outbound_proxy VARCHAR(255);
      ALTER TABLE external_accounts ADD COLUMN protocol VARCHAR(4);",
+    // 3: nonces keyed by the nonce, without a rowid (one page per write).
+    // Nonces live minutes: outstanding ones are dropped, clients get a new
+    // challenge.
+    "DROP TABLE nonces;
+     CREATE TABLE nonces (
+         nonce VARCHAR(64) PRIMARY KEY NOT NULL,
+         account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+         opaque VARCHAR(64) NOT NULL,
+         nc INTEGER NOT NULL DEFAULT 0,
+         created_at DATETIME NOT NULL,
+         updated_at DATETIME NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -280,21 +292,55 @@ pub fn is_unique_violation(e: &AppError) -> bool {
 mod tests {
     use super::*;
 
+    /// Every table's columns and every index, as SQLite reports them.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut tables = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+        let names: Vec<String> = tables.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        for table in names {
+            let mut columns = conn.prepare(&format!("PRAGMA table_info(\"{table}\")")).unwrap();
+            let described = columns
+                .query_map([], |r| Ok(format!("{}.{} {} notnull={} pk={}", table, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(5)?)))
+                .unwrap();
+            out.extend(described.map(Result::unwrap));
+        }
+        let mut indexes = conn.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name").unwrap();
+        out.extend(indexes.query_map([], |r| Ok(format!("index {} on {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap().map(Result::unwrap));
+        out
+    }
+
     #[test]
-    fn a_version_1_database_gains_the_external_account_columns() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn), Ok(Migration::Created));
-        // Back to what version 1 had.
-        conn.execute_batch(
+    fn upgrading_a_version_1_database_gives_the_current_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let mut old = Connection::open_in_memory().unwrap();
+        migrate(&mut old).unwrap();
+        // Version 1: no external account details, rowid nonces with two indexes.
+        old.execute_batch(
             "ALTER TABLE external_accounts DROP COLUMN realm;
              ALTER TABLE external_accounts DROP COLUMN registrar;
              ALTER TABLE external_accounts DROP COLUMN outbound_proxy;
              ALTER TABLE external_accounts DROP COLUMN protocol;
+             DROP TABLE nonces;
+             CREATE TABLE nonces (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+                 account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+                 nonce VARCHAR(64) NOT NULL,
+                 opaque VARCHAR(64) NOT NULL,
+                 nc INTEGER NOT NULL DEFAULT 0,
+                 created_at DATETIME NOT NULL,
+                 updated_at DATETIME NOT NULL
+             );
+             CREATE UNIQUE INDEX nonces_nonce_unique ON nonces(nonce);
+             CREATE INDEX nonces_created_at_index ON nonces(created_at);
+             INSERT INTO nonces (nonce, opaque, created_at, updated_at) VALUES ('n', 'o', '2024-01-01 00:00:00', '2024-01-01 00:00:00');
              PRAGMA user_version = 1;",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn), Ok(Migration::Upgraded { from: 1, to: SCHEMA_VERSION }));
-        conn.execute_batch("SELECT realm, registrar, outbound_proxy, protocol FROM external_accounts").unwrap();
-        assert_eq!(migrate(&mut conn), Ok(Migration::UpToDate));
+        assert_ne!(shape(&old), shape(&fresh));
+        assert_eq!(migrate(&mut old), Ok(Migration::Upgraded { from: 1, to: SCHEMA_VERSION }));
+        // sqlite_sequence keeps the row the old AUTOINCREMENT left behind.
+        old.execute_batch("DELETE FROM sqlite_sequence WHERE name = 'nonces'").ok();
+        assert_eq!(shape(&old), shape(&fresh));
     }
 }
