@@ -25,12 +25,18 @@ fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
     let unique = w.config().account_email_unique;
     let domain = w.ctx.space_domain().to_string();
     let logged = w.account().is_some();
-    Ok(w.render(w.t("Recover your account"), status, |p| views::auth::recover_email(p, unique, &domain, logged, state))?)
+    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| {
+        views::auth::recover_email(p, unique, &domain, logged, state)
+    })?)
 }
 
 fn email_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
+    // The captcha first: a failed check costs nothing, not even a hit.
+    if let Err(errors) = w.check_captcha() {
+        return email_form(w, &State::new(input, &errors), 422);
+    }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match form_errors(web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input))? {
         Err(errors) => email_form(w, &State::new(input, &errors), 422),
@@ -49,12 +55,15 @@ fn email_submit(w: &Web) -> WebResult {
 
 fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
     let logged = w.account().is_some();
-    Ok(w.render(w.t("Recover your account"), status, |p| views::auth::recover_phone(p, logged, state))?)
+    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| views::auth::recover_phone(p, logged, state))?)
 }
 
 fn phone_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
+    if let Err(errors) = w.check_captcha() {
+        return phone_form(w, &State::new(input, &errors), 422);
+    }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     let phone = input.text("phone").unwrap_or_default();
     if !crate::domain::rules::is_valid_phone(&phone) {
