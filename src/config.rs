@@ -586,8 +586,6 @@ mod tests {
             ("ACCOUNT_USERNAME_REGEX", "(["),
             ("ACCOUNT_PROVISIONING_RC_FILE", "/nonexistent/rc"),
             ("APP_URL", "ftp://x"),
-            ("NOCAPTCHA_SECRET", "only-the-secret"),
-            ("NOCAPTCHA_SITEKEY", "only-the-site-key"),
             ("NOCAPTCHA_VERIFY_URL", "ftp://x"),
         ] {
             let err = Config::from_values(&values(&[(key, value)])).unwrap_err();
@@ -620,6 +618,11 @@ mod tests {
         assert!(!Config::from_values(&placeholders).unwrap().captcha.enabled());
         let real = values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "6Lc-secret")]);
         assert!(Config::from_values(&real).unwrap().captcha.enabled());
+        // One key alone: start-up stops, naming the missing one.
+        let err = Config::from_values(&values(&[("NOCAPTCHA_SECRET", "6Lc-secret")])).unwrap_err();
+        assert_eq!(err.key, "NOCAPTCHA_SITEKEY");
+        let err = Config::from_values(&values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "secret-key")])).unwrap_err();
+        assert_eq!(err.key, "NOCAPTCHA_SECRET");
     }
 
     #[test]

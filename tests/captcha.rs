@@ -500,3 +500,20 @@ fn off_without_real_keys_nothing_from_google() {
         assert_eq!(server.count("accounts"), 4, "both registrations went through");
     }
 }
+
+#[test]
+fn doctor_asks_the_verifier() {
+    let fake = Fake::start();
+    fake.set(Mode::No);
+    let server = with_captcha(&fake.url());
+    let out = String::from_utf8_lossy(&server.cli(&["doctor"]).stdout).to_string();
+    assert!(out.contains("OK   captcha: "), "{out}");
+    assert_eq!(fake.last().get("secret").map(String::as_str), Some(SECRET));
+    let closed = common::free_port();
+    let server = with_captcha(&format!("http://127.0.0.1:{closed}/siteverify"));
+    let out = String::from_utf8_lossy(&server.cli(&["doctor"]).stdout).to_string();
+    assert!(out.contains("FAIL captcha: "), "{out}");
+    let off = Server::start(&[]);
+    let out = String::from_utf8_lossy(&off.cli(&["doctor"]).stdout).to_string();
+    assert!(!out.contains("captcha"), "{out}");
+}

@@ -69,6 +69,16 @@ pub fn verify(app: &App, response: &str, client_ip: &str) -> AppResult<()> {
     }
 }
 
+/// For `doctor`: asks the verifier about a dummy answer. Reachable and the
+/// secret accepted (the answer itself is refused, as it should be) → Ok.
+pub fn probe(config: &crate::config::CaptchaConfig) -> Result<(), String> {
+    let verdict = ask(&config.verify_url, &config.secret, "flexiapi-doctor-probe", "")?;
+    match verdict.codes.iter().find(|c| c.contains("secret")) {
+        Some(code) => Err(format!("NOCAPTCHA_SECRET refused ({code})")),
+        None => Ok(()),
+    }
+}
+
 struct Verdict {
     success: bool,
     codes: Vec<String>,
