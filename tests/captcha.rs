@@ -316,7 +316,7 @@ fn the_widget_and_its_csp_on_the_five_forms_only() {
         let policy = csp(&page);
         for directive in [
             "script-src 'self' https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/",
-            "frame-src https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/",
+            "frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/ https://www.gstatic.com/recaptcha/;",
             "frame-ancestors 'none'",
             "object-src 'none'",
         ] {

@@ -290,10 +290,13 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The pages showing the captcha widget: Google's script and its frames
-/// too (nothing else differs).
+/// too (nothing else differs). Google's list, plus gstatic for frames; no
+/// inline style is admitted: the stylesheet hides the answer's textarea,
+/// which the widget would hide with an inline style.
 const CSP_CAPTCHA: &str = "default-src 'self'; \
                            script-src 'self' https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/; \
-                           frame-src https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/; \
+                           frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/ \
+                           https://www.gstatic.com/recaptcha/; \
                            style-src 'self'; img-src 'self' data:; \
                            object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
