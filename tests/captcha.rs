@@ -517,3 +517,19 @@ fn doctor_asks_the_verifier() {
     let out = String::from_utf8_lossy(&off.cli(&["doctor"]).stdout).to_string();
     assert!(!out.contains("captcha"), "{out}");
 }
+
+#[test]
+fn the_fields_own_messages_come_with_the_captcha_one() {
+    let fake = Fake::start();
+    let server = with_captcha(&fake.url());
+    let before = snapshot(&server);
+    let mut b = Browser::new(&server);
+    let r = b.submit("/login/phone", "/authenticate/phone", &[("phone", "0612")]).expect(422);
+    assert!(r.text().contains("starting with +") && r.text().contains(MISSING), "{}", r.text());
+    let r = b.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
+    assert!(r.text().contains("valid email") && r.text().contains("The username field is required.") && r.text().contains(MISSING));
+    let r = b.submit("/register/email", "/register/email", &[("username", "ivan0001"), ("password", "Sekrit-pass1"), ("password_confirmation", "other")]).expect(422);
+    assert!(r.text().contains("confirmation") && r.text().contains(MISSING), "{}", r.text());
+    assert_eq!(snapshot(&server), before);
+    assert_eq!(fake.posts(), 0);
+}

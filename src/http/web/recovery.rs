@@ -2,7 +2,7 @@
 //! answer the same whether or not the account exists, and are rate-limited.
 
 use super::{form_errors, page, redirect, Web, WebResult};
-use crate::error::{invalid, AppError};
+use crate::error::{invalid, AppError, FieldErrors};
 use crate::http::router::Route;
 use crate::http::Ctx;
 use crate::services::{notifications, registration, web_login};
@@ -33,8 +33,12 @@ fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
 fn email_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
-    // The captcha first: a failed check costs nothing, not even a hit.
-    if let Err(errors) = w.check_captcha() {
+    // The captcha first: a failed check costs nothing, not even a hit
+    // (the fields' own messages come along; checking them writes nothing).
+    if let Err(mut errors) = w.check_captcha() {
+        if let Err(AppError::Validation(fields)) = web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input) {
+            errors = merged(fields, errors);
+        }
         return email_form(w, &State::new(input, &errors), 422);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
@@ -61,18 +65,18 @@ fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
 fn phone_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
-    if let Err(errors) = w.check_captcha() {
+    let phone = input.text("phone").unwrap_or_default();
+    let mut errors = FieldErrors::default();
+    if !crate::domain::rules::is_valid_phone(&phone) {
+        errors.add("phone", "The phone must be a phone number starting with + followed by digits.");
+    }
+    if let Err(captcha) = w.check_captcha() {
+        errors = merged(errors, captcha);
+    }
+    if !errors.is_empty() {
         return phone_form(w, &State::new(input, &errors), 422);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
-    let phone = input.text("phone").unwrap_or_default();
-    if !crate::domain::rules::is_valid_phone(&phone) {
-        let errors = match invalid("phone", "The phone must be a phone number starting with + followed by digits.") {
-            AppError::Validation(e) => e,
-            _ => Default::default(),
-        };
-        return phone_form(w, &State::new(input, &errors), 422);
-    }
     match registration::info_by_phone(w.ctx.app, &w.ctx.public_scope(), &phone) {
         Ok((account, _)) => {
             match registration::send_recovery_sms(w.ctx.app, &account, &client_ip) {
@@ -89,6 +93,16 @@ fn phone_submit(w: &Web) -> WebResult {
         Err(e) => return Err(e.into()),
     }
     pin_page(w, &State::default(), 200, false)
+}
+
+/// `first`'s messages, then `then`'s.
+fn merged(mut first: FieldErrors, then: FieldErrors) -> FieldErrors {
+    for (field, messages) in then.0 {
+        for m in messages {
+            first.add(&field, m);
+        }
+    }
+    first
 }
 
 /// The PIN form; the pending account is bound to the session, never taken
