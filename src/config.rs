@@ -58,6 +58,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub ovh: OvhConfig,
     pub redis: RedisConfig,
+    pub captcha: CaptchaConfig,
     pub instance_copyright: String,
     pub instance_intro_registration: String,
     pub instance_confirmed_registration_text: String,
@@ -124,6 +125,38 @@ pub struct RedisConfig {
     pub port: u16,
     pub password: String,
     pub db: i64,
+}
+
+/// reCAPTCHA v2 (web.md 4.6): on only when both keys are real values.
+#[derive(Debug, Clone)]
+pub struct CaptchaConfig {
+    /// `NOCAPTCHA_SITEKEY`, shown in the widget.
+    pub site_key: String,
+    /// `NOCAPTCHA_SECRET`, posted to the verification endpoint.
+    pub secret: String,
+    /// `NOCAPTCHA_VERIFY_URL`: Google's siteverify, or a stand-in (tests).
+    pub verify_url: String,
+}
+
+/// Google's verification endpoint.
+pub const NOCAPTCHA_VERIFY_URL: &str = "https://www.google.com/recaptcha/api/siteverify";
+
+impl CaptchaConfig {
+    /// Both keys are set to real values (FlexiAPI's `.env.example`
+    /// placeholders `site-key` and `secret-key` count as unset).
+    pub fn enabled(&self) -> bool {
+        !self.site_key.is_empty() && !self.secret.is_empty()
+    }
+}
+
+/// A captcha key's value, empty when unset or a placeholder.
+fn captcha_key(v: &Values, key: &str, placeholder: &str) -> String {
+    let value = v.string(key, "").trim().to_string();
+    if value.eq_ignore_ascii_case(placeholder) {
+        String::new()
+    } else {
+        value
+    }
 }
 
 /// A configuration problem, always naming the key at fault.
@@ -395,6 +428,20 @@ impl Config {
         {
             return Err(bad("OVH_APP_ENDPOINT", format!("unknown endpoint {ovh_endpoint:?}")));
         }
+        let captcha = CaptchaConfig {
+            site_key: captcha_key(v, "NOCAPTCHA_SITEKEY", "site-key"),
+            secret: captcha_key(v, "NOCAPTCHA_SECRET", "secret-key"),
+            verify_url: v.optional("NOCAPTCHA_VERIFY_URL").unwrap_or_else(|| NOCAPTCHA_VERIFY_URL.to_string()),
+        };
+        if !(captcha.verify_url.starts_with("http://") || captcha.verify_url.starts_with("https://")) {
+            return Err(bad("NOCAPTCHA_VERIFY_URL", "must start with http:// or https://"));
+        }
+        // One key without the other: the widget could not render, or its
+        // answers could not be checked. Say so rather than run half-on.
+        if captcha.secret.is_empty() != captcha.site_key.is_empty() {
+            let missing = if captcha.secret.is_empty() { "NOCAPTCHA_SECRET" } else { "NOCAPTCHA_SITEKEY" };
+            return Err(bad(missing, "the captcha needs both NOCAPTCHA_SITEKEY and NOCAPTCHA_SECRET (or neither)"));
+        }
         let app_name = v.string("APP_NAME", "FlexiAPI");
         let app_key = v.optional("APP_KEY").unwrap_or_else(|| format!("flexiapi:{sip_domain}:{}", app_name));
         let workers = v.integer("APP_HTTP_WORKERS", 16, 1, 1024)? as usize;
@@ -468,6 +515,7 @@ impl Config {
                 password: v.string("REDIS_PASSWORD", ""),
                 db: v.integer("REDIS_DB", 0, 0, 1_000_000)?,
             },
+            captcha,
             instance_copyright: v.string("INSTANCE_COPYRIGHT", ""),
             instance_intro_registration: v.string("INSTANCE_INTRO_REGISTRATION", ""),
             instance_confirmed_registration_text: v.string("INSTANCE_CONFIRMED_REGISTRATION_TEXT", ""),
@@ -541,6 +589,7 @@ mod tests {
             ("ACCOUNT_USERNAME_REGEX", "(["),
             ("ACCOUNT_PROVISIONING_RC_FILE", "/nonexistent/rc"),
             ("APP_URL", "ftp://x"),
+            ("NOCAPTCHA_VERIFY_URL", "ftp://x"),
         ] {
             let err = Config::from_values(&values(&[(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{err}");
@@ -561,6 +610,22 @@ mod tests {
         assert_eq!(get("D"), Some(""));
         assert!(parse_dotenv("NOVALUE\n").unwrap_err().contains("line 1"));
         assert!(parse_dotenv("A=\"open\n").is_err());
+    }
+
+    #[test]
+    fn captcha_is_on_with_two_real_keys_only() {
+        let c = Config::from_values(&Values::default()).unwrap();
+        assert!(!c.captcha.enabled());
+        assert_eq!(c.captcha.verify_url, NOCAPTCHA_VERIFY_URL);
+        let placeholders = values(&[("NOCAPTCHA_SITEKEY", "site-key"), ("NOCAPTCHA_SECRET", "secret-key")]);
+        assert!(!Config::from_values(&placeholders).unwrap().captcha.enabled());
+        let real = values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "6Lc-secret")]);
+        assert!(Config::from_values(&real).unwrap().captcha.enabled());
+        // One key alone: start-up stops, naming the missing one.
+        let err = Config::from_values(&values(&[("NOCAPTCHA_SECRET", "6Lc-secret")])).unwrap_err();
+        assert_eq!(err.key, "NOCAPTCHA_SITEKEY");
+        let err = Config::from_values(&values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "secret-key")])).unwrap_err();
+        assert_eq!(err.key, "NOCAPTCHA_SECRET");
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub fn diagnose(config: Result<Config, String>, source: &str) -> Vec<Check> {
     };
     database_checks(&config, &mut out);
     out.push(smtp(&config));
+    if let Some(c) = captcha(&config) {
+        out.push(c);
+    }
     if let Some(c) = ovh(&config) {
         out.push(c);
     }
@@ -360,6 +363,19 @@ fn smtp_transport_test(config: &Config) -> Result<(), String> {
         Ok(false) => Err("the server did not answer NOOP".into()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// reCAPTCHA: the verifier answers and accepts the secret. `None` when the
+/// captcha is off.
+fn captcha(config: &Config) -> Option<Check> {
+    let c = &config.captcha;
+    if !c.enabled() {
+        return None;
+    }
+    Some(match super::captcha::probe(c) {
+        Ok(()) => check(Level::Ok, "captcha", format!("{} answers and accepts NOCAPTCHA_SECRET", c.verify_url)),
+        Err(e) => check(Level::Fail, "captcha", format!("{}: {e}", c.verify_url)),
+    })
 }
 
 /// OVH: `GET auth/time` (reachability, clock), then a signed `GET /sms`

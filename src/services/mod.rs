@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod captcha;
 pub mod doctor;
 pub mod external_accounts;
 pub mod hooks;

@@ -168,6 +168,7 @@ pub fn register_email(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
                 (form::checkbox(state, "newsletter", html! { (p.t("Subscribe to the newsletter")) }, false))
             }
             (consent(p, o, state))
+            (form::captcha(p, state))
             div.actions { button type="submit" { (p.t("Register")) } }
         }
     }
@@ -184,6 +185,7 @@ pub fn register_phone(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
             (Field::new("username", p.t("Username")).suffix(&suffix).hint("Optional: your phone number is used otherwise. Not a phone number, no capital letters.").render(state))
             (password_fields(p, state))
             (consent(p, o, state))
+            (form::captcha(p, state))
             div.actions { button type="submit" { (p.t("Register")) } }
         }
     }
@@ -211,6 +213,7 @@ pub fn recover_email(p: &Page, email_unique: bool, domain: &str, logged: bool, s
                 @if !email_unique {
                     (Field::new("username", p.t("Username")).required().suffix(&suffix).render(state))
                 }
+                (form::captcha(p, state))
                 div.actions { button type="submit" { (p.t("Send the authentication link")) } }
             }
         }
@@ -225,6 +228,7 @@ pub fn recover_phone(p: &Page, logged: bool, state: &State) -> Markup {
             form.stack method="POST" action="/authenticate/phone" {
                 (form::csrf(p))
                 (Field::new("phone", p.t("Phone number")).kind("tel").placeholder("+123456789").required().render(state))
+                (form::captcha(p, state))
                 div.actions { button type="submit" { "Send the authentication code by SMS" } }
             }
         }
@@ -245,13 +249,15 @@ pub fn pin(p: &Page, registration: bool, state: &State) -> Markup {
     }
 }
 
-pub fn token_check(p: &Page, token: &str) -> Markup {
+pub fn token_check(p: &Page, token: &str, state: &State) -> Markup {
     html! {
         h1 { (p.t("Account creation")) }
         p { (p.t("Confirm you are a human to continue the account creation in your app.")) }
+        (form::errors_box(p, state))
         form method="POST" action="/creation_token/validate" {
             (form::csrf(p))
             input type="hidden" name="account_creation_request_token" value=(token);
+            (form::captcha(p, state))
             div.actions { button type="submit" { (p.t("I'm not a robot")) } }
         }
     }

@@ -183,3 +183,20 @@ pub fn select(state: &State, name: &str, label: &str, options: &[(&str, &str)], 
         }
     }
 }
+
+/// The reCAPTCHA v2 widget and Google's script, when the page asks for the
+/// human check and the captcha is on (web.md 4.6); nothing otherwise, so
+/// an install without the captcha loads nothing from outside.
+pub fn captcha(p: &Page, state: &State) -> Markup {
+    let field = crate::services::captcha::FIELD;
+    let error = state.error(field);
+    html! {
+        @if let Some(key) = p.captcha {
+            div class=(if error.is_some() { "field captcha invalid" } else { "field captcha" }) {
+                div.g-recaptcha data-sitekey=(key) {}
+                @if let Some(e) = error { p.field-error { (e) } }
+            }
+            script src=(format!("https://www.google.com/recaptcha/api.js?hl={}", p.lang.code())) async defer {}
+        }
+    }
+}

@@ -179,6 +179,10 @@ fn french(text: &str) -> Option<&'static str> {
             "Confirmez que vous êtes un humain pour poursuivre la création du compte dans votre application."
         }
         "I'm not a robot" => "Je ne suis pas un robot",
+        "Please verify that you are not a robot." => "Veuillez confirmer que vous n'êtes pas un robot.",
+        "Captcha error! Try again later or contact the site admin." => {
+            "Erreur de captcha ! Réessayez plus tard ou contactez l'administrateur du site."
+        }
         "Thank you" => "Merci",
         "The request is validated: you can go back to your app to continue." => {
             "La demande est validée : vous pouvez retourner dans votre application pour continuer."

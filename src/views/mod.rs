@@ -27,6 +27,9 @@ pub struct Page<'a> {
     pub copyright: &'a str,
     pub public_registration: bool,
     pub wide: bool,
+    /// The reCAPTCHA site key, on the pages whose form asks for the human
+    /// check while the captcha is on (web.md 4.6); `None` everywhere else.
+    pub captcha: Option<&'a str>,
 }
 
 impl Page<'_> {

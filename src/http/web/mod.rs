@@ -35,6 +35,9 @@ pub struct Web<'a> {
     account: RefCell<Option<Account>>,
     /// The form, parsed once (POST bodies).
     form: std::cell::OnceCell<Input>,
+    /// The page shows the captcha widget: its CSP admits Google's frames
+    /// and scripts.
+    captcha: std::cell::Cell<bool>,
 }
 
 impl<'a> Web<'a> {
@@ -52,6 +55,7 @@ impl<'a> Web<'a> {
             session: RefCell::new(session),
             account: RefCell::new(account),
             form: Default::default(),
+            captcha: Default::default(),
         })
     }
 
@@ -181,6 +185,7 @@ impl<'a> Web<'a> {
             copyright: &config.instance_copyright,
             public_registration: public_registration(self.ctx),
             wide: false,
+            captcha: None,
         })
     }
 
@@ -189,6 +194,45 @@ impl<'a> Web<'a> {
         let page = self.page()?;
         let markup = views::layout(&page, title, body(&page));
         Ok(html(markup, status))
+    }
+
+    /// A page whose form asks for the human check: the widget (when the
+    /// captcha is on) and the CSP that lets it load.
+    pub fn render_with_captcha(&self, title: &str, status: u16, body: impl FnOnce(&Page) -> Markup) -> HttpResult {
+        let mut page = self.page()?;
+        page.captcha = crate::services::captcha::site_key(self.ctx.app);
+        self.captcha.set(page.captcha.is_some());
+        let markup = views::layout(&page, title, body(&page));
+        Ok(html(markup, status))
+    }
+
+    /// The captcha of the posted form (web.md 4.6), its message in the
+    /// page's language; call it before anything else changes.
+    pub fn check_captcha(&self) -> Result<(), FieldErrors> {
+        use crate::services::captcha;
+        match captcha::check(self.ctx.app, self.form(), &self.ctx.client_ip()) {
+            Ok(()) => Ok(()),
+            Err(AppError::Validation(errors)) => {
+                let mut translated = FieldErrors::default();
+                for (field, messages) in errors.0 {
+                    for m in messages {
+                        let text = match m.as_str() {
+                            captcha::MISSING => self.t(captcha::MISSING).to_string(),
+                            captcha::FAILED => self.t(captcha::FAILED).to_string(),
+                            _ => m,
+                        };
+                        translated.add(&field, text);
+                    }
+                }
+                Err(translated)
+            }
+            Err(other) => {
+                let mut errors = FieldErrors::default();
+                errors.add(captcha::FIELD, self.t(captcha::FAILED));
+                eprintln!("error: captcha: {other}");
+                Err(errors)
+            }
+        }
     }
 }
 
@@ -245,9 +289,20 @@ pub fn public_registration(ctx: &Ctx) -> bool {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-fn security_headers(response: Response) -> Response {
+/// The pages showing the captcha widget: Google's script and its frames
+/// too (nothing else differs). Google's list, plus gstatic for frames; no
+/// inline style is admitted: the stylesheet hides the answer's textarea,
+/// which the widget would hide with an inline style.
+const CSP_CAPTCHA: &str = "default-src 'self'; \
+                           script-src 'self' https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/; \
+                           frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/ \
+                           https://www.gstatic.com/recaptcha/; \
+                           style-src 'self'; img-src 'self' data:; \
+                           object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn security_headers(response: Response, captcha: bool) -> Response {
     response
-        .with_unique_header("Content-Security-Policy", CSP)
+        .with_unique_header("Content-Security-Policy", if captcha { CSP_CAPTCHA } else { CSP })
         .with_unique_header("X-Frame-Options", "DENY")
         .with_unique_header("Referrer-Policy", "same-origin")
         .with_unique_header("X-Content-Type-Options", "nosniff")
@@ -278,6 +333,7 @@ pub fn error_page(w: &Web, error: &AppError) -> Response {
         copyright: &w.config().instance_copyright,
         public_registration: false,
         wide: false,
+        captcha: None,
     };
     let mut response = html(views::error(&page, status, &message), status);
     if let AppError::MethodNotAllowed { allowed, .. } = error {
@@ -290,7 +346,7 @@ pub fn error_page(w: &Web, error: &AppError) -> Response {
 fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> HttpResult {
     let w = match Web::new(ctx) {
         Ok(w) => w,
-        Err(e) => return Ok(security_headers(crate::http::error_response(&e, false))),
+        Err(e) => return Ok(security_headers(crate::http::error_response(&e, false), false)),
     };
     let outcome = if method != "GET" && !csrf_ok(&w) {
         Err(Outcome::Error(AppError::Forbidden("The form has expired or its security token is missing. Please reload the page.".into())))
@@ -309,7 +365,7 @@ fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> Http
             }
         }
     }
-    Ok(security_headers(response))
+    Ok(security_headers(response, w.captcha.get()))
 }
 
 fn csrf_ok(w: &Web) -> bool {

@@ -2,7 +2,7 @@
 //! answer the same whether or not the account exists, and are rate-limited.
 
 use super::{form_errors, page, redirect, Web, WebResult};
-use crate::error::{invalid, AppError};
+use crate::error::{invalid, AppError, FieldErrors};
 use crate::http::router::Route;
 use crate::http::Ctx;
 use crate::services::{notifications, registration, web_login};
@@ -25,12 +25,22 @@ fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
     let unique = w.config().account_email_unique;
     let domain = w.ctx.space_domain().to_string();
     let logged = w.account().is_some();
-    Ok(w.render(w.t("Recover your account"), status, |p| views::auth::recover_email(p, unique, &domain, logged, state))?)
+    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| {
+        views::auth::recover_email(p, unique, &domain, logged, state)
+    })?)
 }
 
 fn email_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
+    // The captcha first: a failed check costs nothing, not even a hit
+    // (the fields' own messages come along; checking them writes nothing).
+    if let Err(mut errors) = w.check_captcha() {
+        if let Err(AppError::Validation(fields)) = web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input) {
+            errors = merged(fields, errors);
+        }
+        return email_form(w, &State::new(input, &errors), 422);
+    }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match form_errors(web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input))? {
         Err(errors) => email_form(w, &State::new(input, &errors), 422),
@@ -49,21 +59,24 @@ fn email_submit(w: &Web) -> WebResult {
 
 fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
     let logged = w.account().is_some();
-    Ok(w.render(w.t("Recover your account"), status, |p| views::auth::recover_phone(p, logged, state))?)
+    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| views::auth::recover_phone(p, logged, state))?)
 }
 
 fn phone_submit(w: &Web) -> WebResult {
     let input = w.form();
     let client_ip = w.ctx.client_ip();
-    web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     let phone = input.text("phone").unwrap_or_default();
+    let mut errors = FieldErrors::default();
     if !crate::domain::rules::is_valid_phone(&phone) {
-        let errors = match invalid("phone", "The phone must be a phone number starting with + followed by digits.") {
-            AppError::Validation(e) => e,
-            _ => Default::default(),
-        };
+        errors.add("phone", "The phone must be a phone number starting with + followed by digits.");
+    }
+    if let Err(captcha) = w.check_captcha() {
+        errors = merged(errors, captcha);
+    }
+    if !errors.is_empty() {
         return phone_form(w, &State::new(input, &errors), 422);
     }
+    web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match registration::info_by_phone(w.ctx.app, &w.ctx.public_scope(), &phone) {
         Ok((account, _)) => {
             match registration::send_recovery_sms(w.ctx.app, &account, &client_ip) {
@@ -80,6 +93,16 @@ fn phone_submit(w: &Web) -> WebResult {
         Err(e) => return Err(e.into()),
     }
     pin_page(w, &State::default(), 200, false)
+}
+
+/// `first`'s messages, then `then`'s.
+fn merged(mut first: FieldErrors, then: FieldErrors) -> FieldErrors {
+    for (field, messages) in then.0 {
+        for m in messages {
+            first.add(&field, m);
+        }
+    }
+    first
 }
 
 /// The PIN form; the pending account is bound to the session, never taken

@@ -58,7 +58,7 @@ fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
         return redirect("/panel");
     }
     let o = options(w);
-    Ok(w.render(w.t("Create an account"), status, |p| views::auth::register_email(p, &o, state))?)
+    Ok(w.render_with_captcha(w.t("Create an account"), status, |p| views::auth::register_email(p, &o, state))?)
 }
 
 fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
@@ -66,10 +66,11 @@ fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
         return redirect("/panel");
     }
     let o = options(w);
-    Ok(w.render(w.t("Create an account"), status, |p| views::auth::register_phone(p, &o, state))?)
+    Ok(w.render_with_captcha(w.t("Create an account"), status, |p| views::auth::register_phone(p, &o, state))?)
 }
 
-/// The portal's own checks (terms, confirmations), then the shared service.
+/// The portal's own checks (terms, confirmations, captcha), then the shared
+/// service: any of them failing, nothing is written nor sent.
 fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppResult<crate::db::accounts::Account> {
     let mut errors = FieldErrors::default();
     if !w.config().terms_of_use_url.is_empty() {
@@ -84,6 +85,13 @@ fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppRes
                 for m in messages {
                     errors.add(&f, m);
                 }
+            }
+        }
+    }
+    if let Err(e) = w.check_captcha() {
+        for (f, messages) in e.0 {
+            for m in messages {
+                errors.add(&f, m);
             }
         }
     }
@@ -153,11 +161,21 @@ fn email_link(w: &Web, code: &str) -> WebResult {
 
 fn token_check(w: &Web, token: &str) -> WebResult {
     let found = tokens::request_token_for_check(w.ctx.app, token)?;
-    Ok(w.render(w.t("Account creation"), 200, |p| views::auth::token_check(p, &found.token))?)
+    token_page(w, &found.token, &State::default(), 200)
 }
 
+fn token_page(w: &Web, token: &str, state: &State, status: u16) -> WebResult {
+    Ok(w.render_with_captcha(w.t("Account creation"), status, |p| views::auth::token_check(p, token, state))?)
+}
+
+/// Unknown or used token → 404; then the captcha (a failure shows the page
+/// again, the token still unvalidated); then the validation.
 fn token_validate(w: &Web) -> WebResult {
     let token = w.form().text("account_creation_request_token").unwrap_or_default();
+    let found = tokens::request_token_for_check(w.ctx.app, &token)?;
+    if let Err(errors) = w.check_captcha() {
+        return token_page(w, &found.token, &State::new(w.form(), &errors), 422);
+    }
     tokens::validate_request_token(w.ctx.app, &token)?;
     Ok(w.render(w.t("Account creation"), 200, views::auth::token_validated)?)
 }
