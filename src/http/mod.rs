@@ -157,6 +157,14 @@ pub fn serve(app: Arc<App>) -> Result<(), String> {
     crate::log_line!("stopping: finishing in-flight requests");
     server.stop();
     let _ = janitor.join();
+    // Connection threads let go of the app just after the last request is
+    // counted out: wait for them (briefly) so the pool closes here, and the
+    // last SQLite connection checkpoints and removes the WAL.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while Arc::strong_count(&app) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(app);
     crate::log_line!("stopped");
     Ok(())
 }
