@@ -2,6 +2,8 @@
 //! the tables Flexisip reads, and what hangs directly on an account.
 
 use super::Cached;
+use super::query_in;
+use std::collections::HashMap;
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection, Row};
@@ -321,11 +323,22 @@ pub struct Password {
 }
 
 pub fn passwords(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Password>> {
-    let mut stmt = conn.prepare_cached("SELECT id, account_id, password, algorithm FROM passwords WHERE account_id = ?1 ORDER BY id")?;
-    let rows = stmt.query_map([account_id], |r| {
-        Ok(Password { id: r.get(0)?, account_id: r.get(1)?, password: r.get(2)?, algorithm: r.get(3)? })
-    })?;
-    rows.collect()
+    Ok(passwords_of_many(conn, &[account_id])?.remove(&account_id).unwrap_or_default())
+}
+
+/// The passwords of several accounts (each list ordered by id), by account id.
+pub fn passwords_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<Password>>> {
+    let rows = query_in(
+        conn,
+        "SELECT id, account_id, password, algorithm FROM passwords WHERE account_id IN ({in}) ORDER BY id",
+        account_ids,
+        |r| Ok(Password { id: r.get(0)?, account_id: r.get(1)?, password: r.get(2)?, algorithm: r.get(3)? }),
+    )?;
+    let mut map: HashMap<i64, Vec<Password>> = HashMap::new();
+    for p in rows {
+        map.entry(p.account_id).or_default().push(p);
+    }
+    Ok(map)
 }
 
 /// Replaces every stored password by one row (the API leaves exactly one).
@@ -360,9 +373,18 @@ pub struct ActivationExpiration {
 }
 
 pub fn activation_expiration(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ActivationExpiration>> {
-    optional(conn.cached_row(
-        "SELECT id, account_id, expires, created_at, updated_at FROM activation_expirations WHERE account_id = ?1",
-        [account_id],
+    Ok(activation_expirations_of_many(conn, &[account_id])?.remove(&account_id))
+}
+
+/// The activation expirations (at most one per account) of several accounts.
+pub fn activation_expirations_of_many(
+    conn: &Connection,
+    account_ids: &[i64],
+) -> rusqlite::Result<HashMap<i64, ActivationExpiration>> {
+    let rows = query_in(
+        conn,
+        "SELECT id, account_id, expires, created_at, updated_at FROM activation_expirations WHERE account_id IN ({in})",
+        account_ids,
         |r| {
             Ok(ActivationExpiration {
                 id: r.get(0)?,
@@ -372,7 +394,8 @@ pub fn activation_expiration(conn: &Connection, account_id: i64) -> rusqlite::Re
                 updated_at: r.get(4)?,
             })
         },
-    ))
+    )?;
+    Ok(rows.into_iter().map(|e| (e.account_id, e)).collect())
 }
 
 pub fn set_activation_expiration(conn: &Connection, account_id: i64, expires: Option<&str>) -> rusqlite::Result<()> {
@@ -438,16 +461,14 @@ pub fn by_confirmation_key(conn: &Connection, key: &str, domain: Option<&str>) -
     }
 }
 
-/// Several accounts by id (contacts), ordered by id.
+/// Several accounts by id (contacts), in the order of `ids`; ids without
+/// an account are skipped.
 pub fn by_ids(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Account>> {
-    let mut out = Vec::with_capacity(ids.len());
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"))?;
-    for id in ids {
-        if let Some(a) = optional(stmt.query_row([id], from_row))? {
-            out.push(a);
-        }
-    }
-    Ok(out)
+    let mut found: HashMap<i64, Account> = query_in(conn, &format!("SELECT {COLUMNS} FROM accounts WHERE id IN ({{in}})"), ids, from_row)?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
 /// The contacts of an account, ordered by id, in one query.

@@ -2,6 +2,8 @@
 //! `account_actions`, `external_accounts`.
 
 use super::Cached;
+use super::query_in;
+use std::collections::HashMap;
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection};
@@ -21,20 +23,42 @@ pub struct Action {
 }
 
 pub fn types_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<AccountType>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT t.id, t.\"key\" FROM account_types t JOIN account_account_type p ON p.account_type_id = t.id \
-         WHERE p.account_id = ?1 ORDER BY t.id",
+    Ok(types_of_many(conn, &[account_id])?.remove(&account_id).unwrap_or_default())
+}
+
+/// The types of several accounts (each list ordered by type id), by account id.
+pub fn types_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<AccountType>>> {
+    let rows = query_in(
+        conn,
+        "SELECT p.account_id, t.id, t.\"key\" FROM account_types t JOIN account_account_type p ON p.account_type_id = t.id \
+         WHERE p.account_id IN ({in}) ORDER BY t.id",
+        account_ids,
+        |r| Ok((r.get::<_, i64>(0)?, AccountType { id: r.get(1)?, key: r.get(2)? })),
     )?;
-    let rows = stmt.query_map([account_id], |r| Ok(AccountType { id: r.get(0)?, key: r.get(1)? }))?;
-    rows.collect()
+    let mut map: HashMap<i64, Vec<AccountType>> = HashMap::new();
+    for (account_id, t) in rows {
+        map.entry(account_id).or_default().push(t);
+    }
+    Ok(map)
 }
 
 pub fn actions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Action>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id = ?1 ORDER BY id",
+    Ok(actions_of_many(conn, &[account_id])?.remove(&account_id).unwrap_or_default())
+}
+
+/// The actions of several accounts (each list ordered by id), by account id.
+pub fn actions_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<Action>>> {
+    let rows = query_in(
+        conn,
+        "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id IN ({in}) ORDER BY id",
+        account_ids,
+        |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }),
     )?;
-    let rows = stmt.query_map([account_id], |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }))?;
-    rows.collect()
+    let mut map: HashMap<i64, Vec<Action>> = HashMap::new();
+    for x in rows {
+        map.entry(x.account_id).or_default().push(x);
+    }
+    Ok(map)
 }
 
 pub fn action(conn: &Connection, account_id: i64, action_id: i64) -> rusqlite::Result<Option<Action>> {

@@ -275,6 +275,44 @@ impl Cached for Connection {
     }
 }
 
+/// Most ids one `IN (...)` list binds: far below SQLite's 32766 variables.
+pub const IN_CHUNK: usize = 500;
+
+/// List sizes an `IN (...)` statement is prepared for; a list is padded up
+/// to the next size by repeating its last id (harmless in `IN`), so the
+/// statement cache holds a handful of shapes instead of one per length.
+const IN_SIZES: [usize; 6] = [1, 4, 16, 64, 200, IN_CHUNK];
+
+/// Runs `sql`, whose `{in}` stands for a bound `?,?,…` list, over `ids`
+/// (deduplicated, in chunks of at most `IN_CHUNK`), collecting every row
+/// through `f`. Rows come in the statement's order within each chunk.
+pub fn query_in<T>(
+    conn: &Connection,
+    sql: &str,
+    ids: &[i64],
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut out = Vec::new();
+    for chunk in unique.chunks(IN_CHUNK) {
+        let size = IN_SIZES.iter().copied().find(|n| *n >= chunk.len()).unwrap_or(IN_CHUNK);
+        let mut list = String::with_capacity(size * 2);
+        for i in 0..size {
+            list.push_str(if i == 0 { "?" } else { ",?" });
+        }
+        let mut stmt = conn.prepare_cached(&sql.replace("{in}", &list))?;
+        let last = chunk[chunk.len() - 1];
+        let bound = chunk.iter().copied().chain(std::iter::repeat(last)).take(size);
+        let mut rows = stmt.query(rusqlite::params_from_iter(bound))?;
+        while let Some(row) = rows.next()? {
+            out.push(f(row)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),

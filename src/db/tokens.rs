@@ -131,11 +131,21 @@ pub struct EmailChange {
 }
 
 pub fn email_change_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<EmailChange>> {
-    optional(conn.cached_row(
-        "SELECT account_id, new_email, hash, created_at FROM email_changed WHERE account_id = ?1",
-        [account_id],
+    Ok(email_changes_of_many(conn, &[account_id])?.remove(&account_id))
+}
+
+/// The pending email changes (at most one per account) of several accounts.
+pub fn email_changes_of_many(
+    conn: &Connection,
+    account_ids: &[i64],
+) -> rusqlite::Result<std::collections::HashMap<i64, EmailChange>> {
+    let rows = super::query_in(
+        conn,
+        "SELECT account_id, new_email, hash, created_at FROM email_changed WHERE account_id IN ({in})",
+        account_ids,
         |r| Ok(EmailChange { account_id: r.get(0)?, new_email: r.get(1)?, hash: r.get(2)?, created_at: r.get(3)? }),
-    ))
+    )?;
+    Ok(rows.into_iter().map(|c| (c.account_id, c)).collect())
 }
 
 pub fn email_change_by_hash(conn: &Connection, hash: &str) -> rusqlite::Result<Option<EmailChange>> {

@@ -47,7 +47,17 @@ pub fn format_iso(unix: i64) -> String {
 
 /// The stored text form turned into ISO 8601 (empty stays empty).
 pub fn sql_to_iso(sql: &str) -> String {
-    parse_sql(sql).map(format_iso).unwrap_or_default()
+    // `parse_sql` accepts only canonical text (fixed widths, real dates),
+    // which `format_sql` would give back unchanged: reuse it as it is.
+    if parse_sql(sql).is_none() {
+        return String::new();
+    }
+    let mut iso = String::with_capacity(27);
+    iso.push_str(&sql[..10]);
+    iso.push('T');
+    iso.push_str(&sql[11..]);
+    iso.push_str(".000000Z");
+    iso
 }
 
 pub fn now_sql() -> String {
@@ -101,6 +111,16 @@ pub fn months_ago(unix: i64, months: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_to_iso_matches_parse_then_format() {
+        for text in ["2024-02-29 23:59:59", "0000-01-01 00:00:00", "1999-12-31 12:00:00", "2023-05-22 10:00:00"] {
+            assert_eq!(sql_to_iso(text), parse_sql(text).map(format_iso).unwrap());
+        }
+        for bad in ["", "2023-02-29 00:00:00", "2023-13-01 00:00:00", "2023-05-22T10:00:00", "2023-05-22 10:00:0x"] {
+            assert_eq!(sql_to_iso(bad), "");
+        }
+    }
 
     #[test]
     fn round_trips() {

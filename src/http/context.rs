@@ -252,7 +252,7 @@ pub fn url_decode_pairs(text: &str) -> Vec<(String, String)> {
 
 // --- response helpers ---
 
-pub fn json(value: &serde_json::Value) -> Response {
+pub fn json(value: &impl serde::Serialize) -> Response {
     Response::json(value)
 }
 

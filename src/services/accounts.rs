@@ -24,21 +24,55 @@ pub struct Details {
 }
 
 pub fn details(conn: &Connection, account: Account) -> rusqlite::Result<Details> {
-    let id = account.id;
+    let mut many = details_many(conn, vec![account])?;
+    Ok(many.remove(0))
+}
+
+/// The details of several accounts, in their order: one query per table
+/// for the whole list, not per account.
+pub fn details_many(conn: &Connection, accounts: Vec<Account>) -> rusqlite::Result<Vec<Details>> {
+    if accounts.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
     // Actions only exist for accounts with a DTMF protocol.
-    let actions = if account.dtmf_protocol.is_some() { dictionary::actions_of(conn, id)? } else { vec![] };
-    Ok(Details {
-        passwords: rows::passwords(conn, id)?,
-        types: dictionary::types_of(conn, id)?,
-        actions,
-        email_change: tokens::email_change_of(conn, id)?,
-        activation_expiration: rows::activation_expiration(conn, id)?,
-        account,
-    })
+    let dtmf_ids: Vec<i64> = accounts.iter().filter(|a| a.dtmf_protocol.is_some()).map(|a| a.id).collect();
+    let mut passwords = rows::passwords_of_many(conn, &ids)?;
+    let mut types = dictionary::types_of_many(conn, &ids)?;
+    let mut actions = if dtmf_ids.is_empty() { Default::default() } else { dictionary::actions_of_many(conn, &dtmf_ids)? };
+    let mut email_changes = tokens::email_changes_of_many(conn, &ids)?;
+    let mut expirations = rows::activation_expirations_of_many(conn, &ids)?;
+    // Each account's rows are moved out of the maps; an account listed
+    // twice gets a copy of its first entry's rows.
+    let mut first: std::collections::HashMap<i64, usize> = std::collections::HashMap::with_capacity(accounts.len());
+    let mut out: Vec<Details> = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let id = account.id;
+        let d = match first.get(&id) {
+            Some(&i) => Details { account, ..out[i].clone() },
+            None => {
+                first.insert(id, out.len());
+                Details {
+                    passwords: passwords.remove(&id).unwrap_or_default(),
+                    types: types.remove(&id).unwrap_or_default(),
+                    actions: if account.dtmf_protocol.is_some() { actions.remove(&id).unwrap_or_default() } else { vec![] },
+                    email_change: email_changes.remove(&id),
+                    activation_expiration: expirations.remove(&id),
+                    account,
+                }
+            }
+        };
+        out.push(d);
+    }
+    Ok(out)
 }
 
 pub fn load_details(app: &App, account: Account) -> AppResult<Details> {
     Ok(app.db.read(|c| details(c, account))?)
+}
+
+pub fn load_details_many(app: &App, accounts: Vec<Account>) -> AppResult<Vec<Details>> {
+    Ok(app.db.read(|c| details_many(c, accounts))?)
 }
 
 /// Reloads an account by id, as a 404 when it is gone.

@@ -20,12 +20,7 @@ fn dtmf_required(account: &Account) -> AppResult<()> {
 
 /// The contacts of an account with their details, ordered by id.
 pub fn contacts(app: &App, account_id: i64) -> AppResult<Vec<Details>> {
-    app.db.read(|c| {
-        rows::contacts_of(c, account_id)?
-            .into_iter()
-            .map(|a| accounts::details(c, a))
-            .collect::<rusqlite::Result<Vec<_>>>()
-    })
+    app.db.read(|c| accounts::details_many(c, rows::contacts_of(c, account_id)?))
 }
 
 /// One contact of `account_id`, by its SIP address (`user@domain`); 404

@@ -88,12 +88,8 @@ fn index(ctx: &Ctx) -> HttpResult {
         let domain = scope.domain_filter();
         Ok((db::accounts::page(c, domain, PER_PAGE, (page - 1) * PER_PAGE)?, db::accounts::count(c, domain)?))
     })?;
-    let data = ctx.app.db.read(|c| {
-        accounts
-            .into_iter()
-            .map(|a| service::details(c, a).map(|d| render::account(&ctx.app.config, &d, Show::PLAIN)))
-            .collect::<rusqlite::Result<Vec<_>>>()
-    })?;
+    let details = service::load_details_many(ctx.app, accounts)?;
+    let data: Vec<_> = details.iter().map(|d| render::account(&ctx.app.config, d, Show::PLAIN)).collect();
     Ok(json(&render::page(&ctx.app.config.url("/api/accounts"), data, page, PER_PAGE, total)))
 }
 

@@ -68,7 +68,7 @@ fn target(ctx: &Ctx, n: &str) -> AppResult<Account> {
 fn contacts(ctx: &Ctx, n: &str) -> HttpResult {
     let account = target(ctx, n)?;
     let list = service::contacts(ctx.app, account.id)?;
-    Ok(json(&Value::Array(list.iter().map(|d| render::account(&ctx.app.config, d, Show::PLAIN)).collect())))
+    Ok(json(&list.iter().map(|d| render::account(&ctx.app.config, d, Show::PLAIN)).collect::<Vec<_>>()))
 }
 
 fn contact(ctx: &Ctx, n: &str, c: &str) -> HttpResult {

@@ -8,6 +8,7 @@ use crate::http::router::{route, Route};
 use crate::http::{Ctx, HttpResult};
 use crate::services::accounts::Details;
 use crate::services::{accounts as accounts_service, devices, dictionary, profile};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Option<Route<'a>> {
@@ -78,21 +79,39 @@ fn device_remove(ctx: &Ctx, uuid: &str) -> HttpResult {
 
 /// A contact as its owner sees it: FlexiAPI selects only these columns, so
 /// a user never learns other accounts' email or phone.
-fn contact_json(ctx: &Ctx, d: &Details) -> Value {
+/// Fields in alphabetical order, as the sorted `Value` map had them.
+#[derive(Serialize)]
+struct ContactJson<'a> {
+    actions: Vec<render::ActionJson<'a>>,
+    activated: bool,
+    display_name: Option<&'a str>,
+    domain: &'a str,
+    dtmf_protocol: Option<&'a str>,
+    id: i64,
+    realm: Option<&'a str>,
+    types: Vec<render::TypeJson<'a>>,
+    username: &'a str,
+}
+
+fn contact_json<'a>(ctx: &'a Ctx, d: &'a Details) -> ContactJson<'a> {
     let a = &d.account;
-    json!({
-        "id": a.id, "username": a.username, "domain": a.domain, "activated": a.activated,
-        "dtmf_protocol": a.dtmf_protocol, "display_name": a.display_name,
-        "realm": ctx.app.config.account_realm,
-        "types": d.types.iter().map(|t| json!({"id": t.id, "key": t.key})).collect::<Vec<_>>(),
-        "actions": d.actions.iter().map(|x| json!({"id": x.id, "key": x.key, "code": x.code})).collect::<Vec<_>>(),
-    })
+    ContactJson {
+        actions: d.actions.iter().map(render::ActionJson::of).collect(),
+        activated: a.activated,
+        display_name: a.display_name.as_deref(),
+        domain: &a.domain,
+        dtmf_protocol: a.dtmf_protocol.as_deref(),
+        id: a.id,
+        realm: ctx.app.config.account_realm.as_deref(),
+        types: d.types.iter().map(render::TypeJson::of).collect(),
+        username: &a.username,
+    }
 }
 
 fn contacts(ctx: &Ctx) -> HttpResult {
     let account = auth::user(ctx)?;
     let list = dictionary::contacts(ctx.app, account.id)?;
-    Ok(json(&Value::Array(list.iter().map(|d| contact_json(ctx, d)).collect())))
+    Ok(json(&list.iter().map(|d| contact_json(ctx, d)).collect::<Vec<_>>()))
 }
 
 fn contact(ctx: &Ctx, sip: &str) -> HttpResult {

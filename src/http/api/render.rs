@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::domain::time;
 use crate::services::accounts::Details;
-use serde_json::{json, Map, Value};
+use crate::db::dictionary::{AccountType, Action};
+use serde::Serialize;
 
 /// Which optional parts an account's JSON carries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,107 +24,194 @@ impl Show {
     pub const KEYS: Show = Show { passwords: false, password_hashes: false, keys: true };
 }
 
-pub fn account(config: &Config, d: &Details, show: Show) -> Value {
+// The JSON objects are serialized straight from these structs, with their
+// fields in alphabetical order: the order serde_json's `Value` maps (sorted
+// keys) gave the same objects, so the bodies stay byte-for-byte the same.
+
+/// An account's JSON (`account`).
+#[derive(Serialize)]
+pub struct AccountJson<'a> {
+    actions: Vec<ActionJson<'a>>,
+    activated: bool,
+    activation_expiration: Option<ExpirationJson<'a>>,
+    admin: bool,
+    /// Outer `None`: absent; `Some(None)`: `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_key: Option<Option<&'a str>>,
+    confirmation_key_expires: Option<&'a str>,
+    created_at: String,
+    creation_time: &'a str,
+    display_name: Option<&'a str>,
+    domain: &'a str,
+    dtmf_protocol: Option<&'a str>,
+    email: Option<&'a str>,
+    email_changed: Option<EmailChangedJson<'a>>,
+    group: Option<&'a str>,
+    id: i64,
+    ip_address: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passwords: Option<Vec<PasswordJson<'a>>>,
+    phone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provisioning_token: Option<Option<&'a str>>,
+    realm: Option<&'a str>,
+    types: Vec<TypeJson<'a>>,
+    updated_at: String,
+    user_agent: &'a str,
+    username: &'a str,
+}
+
+/// `{id, key, code}` of a DTMF action.
+#[derive(Serialize)]
+pub struct ActionJson<'a> {
+    code: &'a str,
+    id: i64,
+    key: &'a str,
+}
+
+impl<'a> ActionJson<'a> {
+    pub fn of(x: &'a Action) -> Self {
+        ActionJson { code: &x.code, id: x.id, key: &x.key }
+    }
+}
+
+/// `{id, key}` of an account type.
+#[derive(Serialize)]
+pub struct TypeJson<'a> {
+    id: i64,
+    key: &'a str,
+}
+
+impl<'a> TypeJson<'a> {
+    pub fn of(t: &'a AccountType) -> Self {
+        TypeJson { id: t.id, key: &t.key }
+    }
+}
+
+#[derive(Serialize)]
+struct ExpirationJson<'a> {
+    account_id: i64,
+    created_at: String,
+    expires: &'a str,
+    id: i64,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct EmailChangedJson<'a> {
+    created_at: String,
+    new_email: &'a str,
+}
+
+#[derive(Serialize)]
+struct PasswordJson<'a> {
+    algorithm: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'a str>,
+}
+
+pub fn account<'a>(config: &'a Config, d: &'a Details, show: Show) -> AccountJson<'a> {
     let a = &d.account;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(a.id));
-    m.insert("username".into(), json!(a.username));
-    m.insert("domain".into(), json!(a.domain));
-    m.insert("email".into(), json!(a.email));
-    m.insert("activated".into(), json!(a.activated));
-    m.insert("ip_address".into(), json!(a.ip_address));
-    m.insert("user_agent".into(), json!(a.user_agent));
-    m.insert("creation_time".into(), json!(a.created_at));
-    m.insert("created_at".into(), json!(time::sql_to_iso(&a.created_at)));
-    m.insert("updated_at".into(), json!(time::sql_to_iso(&a.updated_at)));
-    m.insert("display_name".into(), json!(a.display_name));
-    m.insert("dtmf_protocol".into(), json!(a.dtmf_protocol));
-    m.insert("group".into(), json!(a.group));
-    m.insert("realm".into(), json!(config.account_realm));
-    m.insert("phone".into(), json!(a.phone));
-    m.insert("admin".into(), json!(a.admin));
-    m.insert(
-        "confirmation_key_expires".into(),
-        json!(d.activation_expiration.as_ref().map(|e| e.expires.clone())),
-    );
-    if show.keys {
-        m.insert("confirmation_key".into(), json!(a.confirmation_key));
-        m.insert("provisioning_token".into(), json!(a.provisioning_token));
+    AccountJson {
+        actions: d.actions.iter().map(ActionJson::of).collect(),
+        activated: a.activated,
+        activation_expiration: d.activation_expiration.as_ref().map(|e| ExpirationJson {
+            account_id: e.account_id,
+            created_at: time::sql_to_iso(&e.created_at),
+            expires: &e.expires,
+            id: e.id,
+            updated_at: time::sql_to_iso(&e.updated_at),
+        }),
+        admin: a.admin,
+        confirmation_key: show.keys.then_some(a.confirmation_key.as_deref()),
+        confirmation_key_expires: d.activation_expiration.as_ref().map(|e| e.expires.as_str()),
+        created_at: time::sql_to_iso(&a.created_at),
+        creation_time: &a.created_at,
+        display_name: a.display_name.as_deref(),
+        domain: &a.domain,
+        dtmf_protocol: a.dtmf_protocol.as_deref(),
+        email: a.email.as_deref(),
+        email_changed: d
+            .email_change
+            .as_ref()
+            .map(|c| EmailChangedJson { created_at: time::sql_to_iso(&c.created_at), new_email: &c.new_email }),
+        group: a.group.as_deref(),
+        id: a.id,
+        ip_address: &a.ip_address,
+        passwords: (show.passwords || show.password_hashes).then(|| {
+            d.passwords
+                .iter()
+                .map(|p| PasswordJson {
+                    algorithm: &p.algorithm,
+                    password: show.password_hashes.then_some(p.password.as_str()),
+                })
+                .collect()
+        }),
+        phone: a.phone.as_deref(),
+        provisioning_token: show.keys.then_some(a.provisioning_token.as_deref()),
+        realm: config.account_realm.as_deref(),
+        types: d.types.iter().map(TypeJson::of).collect(),
+        updated_at: time::sql_to_iso(&a.updated_at),
+        user_agent: &a.user_agent,
+        username: &a.username,
     }
-    if show.passwords || show.password_hashes {
-        let passwords: Vec<Value> = d
-            .passwords
-            .iter()
-            .map(|p| {
-                if show.password_hashes {
-                    json!({"password": p.password, "algorithm": p.algorithm})
-                } else {
-                    json!({"algorithm": p.algorithm})
-                }
-            })
-            .collect();
-        m.insert("passwords".into(), Value::Array(passwords));
-    }
-    m.insert(
-        "email_changed".into(),
-        match &d.email_change {
-            Some(c) => json!({"new_email": c.new_email, "created_at": time::sql_to_iso(&c.created_at)}),
-            None => Value::Null,
-        },
-    );
-    m.insert(
-        "activation_expiration".into(),
-        match &d.activation_expiration {
-            Some(e) => json!({
-                "id": e.id, "account_id": e.account_id, "expires": e.expires,
-                "created_at": time::sql_to_iso(&e.created_at), "updated_at": time::sql_to_iso(&e.updated_at)
-            }),
-            None => Value::Null,
-        },
-    );
-    m.insert("types".into(), Value::Array(d.types.iter().map(|t| json!({"id": t.id, "key": t.key})).collect()));
-    m.insert(
-        "actions".into(),
-        Value::Array(d.actions.iter().map(|x| json!({"id": x.id, "key": x.key, "code": x.code})).collect()),
-    );
-    Value::Object(m)
 }
 
 /// Laravel's paginator body.
-pub fn page(base_url: &str, data: Vec<Value>, current: i64, per_page: i64, total: i64) -> Value {
+#[derive(Serialize)]
+pub struct Page<'a, T> {
+    current_page: i64,
+    data: Vec<T>,
+    first_page_url: String,
+    from: Option<i64>,
+    last_page: i64,
+    last_page_url: String,
+    links: Vec<Link>,
+    next_page_url: Option<String>,
+    path: &'a str,
+    per_page: i64,
+    prev_page_url: Option<String>,
+    to: Option<i64>,
+    total: i64,
+}
+
+#[derive(Serialize)]
+struct Link {
+    active: bool,
+    label: String,
+    url: Option<String>,
+}
+
+pub fn page<T: Serialize>(base_url: &str, data: Vec<T>, current: i64, per_page: i64, total: i64) -> Page<'_, T> {
     let last = ((total + per_page - 1) / per_page).max(1);
     let url = |n: i64| format!("{base_url}?page={n}");
-    let from = if data.is_empty() { Value::Null } else { json!((current - 1) * per_page + 1) };
-    let to = if data.is_empty() { Value::Null } else { json!((current - 1) * per_page + data.len() as i64) };
-    let mut links = vec![json!({
-        "url": if current > 1 { json!(url(current - 1)) } else { Value::Null },
-        "label": "&laquo; Previous", "active": false
-    })];
+    let from = if data.is_empty() { None } else { Some((current - 1) * per_page + 1) };
+    let to = if data.is_empty() { None } else { Some((current - 1) * per_page + data.len() as i64) };
+    let previous = if current > 1 { Some(url(current - 1)) } else { None };
+    let next = if current < last { Some(url(current + 1)) } else { None };
+    let mut links = vec![Link { url: previous.clone(), label: "&laquo; Previous".into(), active: false }];
     for n in page_window(current, last) {
         links.push(match n {
-            Some(n) => json!({"url": url(n), "label": n.to_string(), "active": n == current}),
-            None => json!({"url": null, "label": "...", "active": false}),
+            Some(n) => Link { url: Some(url(n)), label: n.to_string(), active: n == current },
+            None => Link { url: None, label: "...".into(), active: false },
         });
     }
-    links.push(json!({
-        "url": if current < last { json!(url(current + 1)) } else { Value::Null },
-        "label": "Next &raquo;", "active": false
-    }));
-    json!({
-        "current_page": current,
-        "data": data,
-        "first_page_url": url(1),
-        "from": from,
-        "last_page": last,
-        "last_page_url": url(last),
-        "links": links,
-        "next_page_url": if current < last { json!(url(current + 1)) } else { Value::Null },
-        "path": base_url,
-        "per_page": per_page,
-        "prev_page_url": if current > 1 { json!(url(current - 1)) } else { Value::Null },
-        "to": to,
-        "total": total,
-    })
+    links.push(Link { url: next.clone(), label: "Next &raquo;".into(), active: false });
+    Page {
+        current_page: current,
+        data,
+        first_page_url: url(1),
+        from,
+        last_page: last,
+        last_page_url: url(last),
+        links,
+        next_page_url: next,
+        path: base_url,
+        per_page,
+        prev_page_url: previous,
+        to,
+        total,
+    }
 }
 
 /// Laravel's `UrlWindow` with 3 links on each side of the current page:

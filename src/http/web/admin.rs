@@ -176,7 +176,7 @@ fn index(w: &Web, needle: Option<&str>) -> WebResult {
         descending: query.descending,
     };
     let (rows, total) = w.ctx.app.db.read(|c| crate::db::accounts::search(c, &search, PER_PAGE, (query.page - 1) * PER_PAGE))?;
-    let details = rows.into_iter().map(|a| accounts::load_details(w.ctx.app, a)).collect::<Result<Vec<_>, _>>()?;
+    let details = accounts::load_details_many(w.ctx.app, rows)?;
     let mut page = w.page()?;
     page.wide = true;
     let body = v::list(&page, &details, total, PER_PAGE, &query);
