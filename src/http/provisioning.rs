@@ -82,67 +82,11 @@ fn qrcode(ctx: &Ctx, token: &str) -> HttpResult {
 
 fn documentation(ctx: &Ctx) -> HttpResult {
     let config = &ctx.app.config;
-    let base = config.url("/provisioning");
-    let vcard = config.url("/contacts/vcard");
-    let api = config.url("/api");
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (config.app_name) " – Provisioning" }
-                style { "body{font-family:sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
-                         code,pre{background:#f4f4f4;padding:.1rem .3rem}pre{padding:1rem;overflow:auto}\
-                         .badge{font-size:.75rem;padding:.1rem .4rem;border-radius:.3rem;color:#fff}\
-                         .public{background:#28a745}.user{background:#17a2b8}" }
-            }
-            body {
-                h1 { "Provisioning" }
-                p { "Provisioning is a core concept of the FlexiAPI – Linphone clients flow." }
-                h2 { "About" }
-                h3 { "Provisioning XML" }
-                pre { code { "<config>\n  <section name=\"misc\">\n    <entry name=\"contacts-vcard-list\" overwrite=\"true\">"
-                    (vcard) "</entry>\n  </section>\n  ...\n</config>" } }
-                p { "A provisioning content example" }
-                p { "The general idea is to allow the clients to access a unique URL returning a custom XML file containing the following elements:" }
-                ul {
-                    li { span.badge.public { "Public" } " Expose the linphonerc INI file configuration" }
-                    li { span.badge.user { "User" } " Inject the authentication information to allow the application to authenticate on the server directly if a valid account is detected using the " code { "provisioning" } " token" }
-                    li { "A similar information is also injected if an external account is linked to the main one, the application will then be able to authenticate on both accounts at the same time" }
-                    li { span.badge.public { "Public" } " " span.badge.user { "User" } " Using " strong { "Custom Hooks" } " an admin is also able to have access to the authenticated User internal object and inject custom XML during the provisioning. See the hooks section of the documentation to learn more about that feature." }
-                }
-                h3 { "Features" }
-                p { "When scanning a provisioning URL with a valid token the server is also:" }
-                ul {
-                    li { span.badge.user { "User" } " Activating the account" }
-                    li { span.badge.user { "User" } " Reseting the password, generating the new authentication information and returning them (if the " code { "reset_password" } " parameter is present)" }
-                }
-                h2 { "Endpoints" }
-                p { "When an account is having an available " code { "provisioning_token" } " it can be provisioned using the following URLs." }
-                h3 { code { "GET " (base) } }
-                p { span.badge.public { "Public" } }
-                p { "Return the provisioning information available in the liblinphone configuration file (if correctly configured)." }
-                h3 { code { "GET " (base) "/auth_token/{auth_token}" } }
-                p { span.badge.public { "Public" } }
-                p { "Return the provisioning information available linked to the account that was attached to the " code { "auth_token" } "." }
-                h3 { code { "GET " (base) "/{provisioning_token}?reset_password" } }
-                p { span.badge.public { "Public" } }
-                p { "Return the provisioning information available linked to the account related to the " code { "provisioning_token" } ". Return " code { "404" } " if the " code { "provisioning_token" } " provided is not valid or expired otherwise." }
-                p { "If the account is not activated the account will be activated. The account is then considered as \"provisioned\"." }
-                p { "URL parameters:" }
-                ul { li { code { "reset_password" } " optional, reset the password while doing the provisioning" } }
-                h3 { code { "GET " (base) "/qrcode/{provisioning_token}?reset_password" } }
-                p { span.badge.public { "Public" } }
-                p { "Return a QRCode that points to the provisioning URL." }
-                p { "URL parameters:" }
-                ul { li { code { "reset_password" } " optional, reset the password while doing the provisioning" } }
-                h3 { code { "GET " (base) "/me" } }
-                p { span.badge.user { "User" } }
-                p { "Authenticated endpoint, see " a href=(format!("{api}#about--auth")) { "API About & Auth" } }
-                p { "Return the same base content as the previous URL and the account related information, similar to the " code { "provisioning_token" } " endpoint. However this endpoint will always return those information." }
-            }
-        }
-    };
+    let page = crate::views::docs::provisioning(
+        &config.app_name,
+        &config.url("/provisioning"),
+        &config.url("/contacts/vcard"),
+        &config.url("/api"),
+    );
     Ok(Response::html(page.into_string()))
 }
