@@ -194,7 +194,14 @@ impl Config {
     /// all (most C0 controls, U+FFFE, U+FFFF) are dropped rather than making
     /// the whole document unparsable for the client.
     pub fn to_xml(&self) -> String {
-        let mut out = String::from(XML_HEAD);
+        // Sized once: markup is about 60 bytes per entry beyond its text.
+        let size: usize = self
+            .sections
+            .iter()
+            .map(|s| 40 + s.name.len() + s.entries.iter().map(|e| 60 + e.name.len() + e.value.len()).sum::<usize>())
+            .sum();
+        let mut out = String::with_capacity(XML_HEAD.len() + size + XML_TAIL.len());
+        out.push_str(XML_HEAD);
         for section in &self.sections {
             out.push_str("<section name=\"");
             out.push_str(&escape_attribute(&section.name));

@@ -317,8 +317,11 @@ fn build(app: &App, resolved: Option<&Resolved>, request: &Request) -> Config {
         }
     }
 
-    if let Some(sections) = hooks::provisioning_sections(app, &hook_input(resolved, request, &auth_sections)) {
-        config.merge_sections(sections);
+    // The hook's input is only built when there is a hook to read it.
+    if app.config.account_provisioning_hook.is_some() {
+        if let Some(sections) = hooks::provisioning_sections(app, &hook_input(resolved, request, &auth_sections)) {
+            config.merge_sections(sections);
+        }
     }
     if app.config.account_provisioning_overwrite_all {
         config.set_overwrite_all();
