@@ -34,10 +34,10 @@ impl Account {
     }
 }
 
-const COLUMNS: &str = "id, username, domain, email, phone, activated, admin, confirmation_key, \
+pub(super) const COLUMNS: &str = "id, username, domain, email, phone, activated, admin, confirmation_key, \
     provisioning_token, ip_address, user_agent, display_name, dtmf_protocol, \"group\", created_at, updated_at";
 
-fn from_row(r: &Row) -> rusqlite::Result<Account> {
+pub(super) fn from_row(r: &Row) -> rusqlite::Result<Account> {
     Ok(Account {
         id: r.get(0)?,
         username: r.get(1)?,

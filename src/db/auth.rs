@@ -2,6 +2,7 @@
 //! database so several nodes behind a load balancer could share it.
 
 use super::Cached;
+use super::accounts::{self, Account};
 use super::optional;
 use crate::domain::time;
 use rusqlite::{params, Connection};
@@ -60,9 +61,23 @@ pub struct ApiKey {
     pub last_used_at: String,
 }
 
-pub fn api_key_by_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<ApiKey>> {
-    let mut stmt = conn.prepare_cached("SELECT account_id, \"key\", last_used_at FROM api_keys WHERE \"key\" = ?1")?;
-    optional(stmt.query_row([key], |r| Ok(ApiKey { account_id: r.get(0)?, key: r.get(1)?, last_used_at: r.get(2)? })))
+/// The key and its account in one query: the lookup every API-key request
+/// makes.
+pub fn api_key_with_account(conn: &Connection, key: &str) -> rusqlite::Result<Option<(ApiKey, Account)>> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let columns: Vec<String> = accounts::COLUMNS.split(',').map(|c| format!("accounts.{}", c.trim())).collect();
+        format!(
+            "SELECT {}, api_keys.\"key\", api_keys.last_used_at FROM api_keys \
+             JOIN accounts ON accounts.id = api_keys.account_id WHERE api_keys.\"key\" = ?1",
+            columns.join(", ")
+        )
+    });
+    optional(conn.cached_row(sql, [key], |r| {
+        let account = accounts::from_row(r)?;
+        let api_key = ApiKey { account_id: account.id, key: r.get(16)?, last_used_at: r.get(17)? };
+        Ok((api_key, account))
+    }))
 }
 
 pub fn api_key_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ApiKey>> {

@@ -28,10 +28,7 @@ const TOUCH_EVERY_SECONDS: i64 = 30;
 /// Authenticates an API key (header or cookie).
 pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
     let unauthenticated = || AppError::Unauthorized { message: "Unauthenticated request".into(), challenges: vec![] };
-    let found = app.db.read(|c| {
-        let Some(api_key) = db::auth::api_key_by_value(c, key)? else { return Ok(None) };
-        Ok(db::accounts::by_id(c, api_key.account_id)?.map(|account| (api_key, account)))
-    })?;
+    let found = app.db.read(|c| db::auth::api_key_with_account(c, key))?;
     let Some((api_key, account)) = found else { return Err(unauthenticated()) };
     if !constant_time_eq(api_key.key.as_bytes(), key.as_bytes()) {
         return Err(unauthenticated());
