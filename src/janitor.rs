@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(3600);
 /// How often the WAL is checkpointed (see `db::configure`).
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 pub fn start(app: Arc<App>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let interval = std::env::var("FLEXIAPI_JANITOR_INTERVAL_SECONDS")

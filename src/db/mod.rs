@@ -70,6 +70,8 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     // server's janitor checkpoints in the background instead (`checkpoint`),
     // and SQLite checkpoints when a command-line run closes the file.
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    // When the WAL starts over, a file grown by a burst is cut back.
+    conn.execute_batch("PRAGMA journal_size_limit = 16777216;")?;
     // Room for every statement the server runs, so none is ever re-parsed.
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
@@ -184,8 +186,15 @@ impl Db {
 
     /// Copies the WAL back into the database file without blocking readers
     /// or writers (a PASSIVE checkpoint), so the WAL stays small.
+    ///
+    /// It holds the in-process write lock: with no commit appending frames
+    /// meanwhile, the checkpoint reaches the end of the WAL, and the next
+    /// commit starts the WAL over from its beginning instead of growing it
+    /// (under a steady write load it would otherwise never stop growing).
+    /// Pages rewritten many times are copied once, so the pause is short.
     pub fn checkpoint(&self) -> AppResult<()> {
         let conn = self.connection()?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
     }
