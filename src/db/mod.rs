@@ -51,6 +51,8 @@ const UPGRADES: &[&str] = &[
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a background checkpoint waits for readers (writers wait too).
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(10);
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -192,11 +194,21 @@ impl Db {
     /// commit starts the WAL over from its beginning instead of growing it
     /// (under a steady write load it would otherwise never stop growing).
     /// Pages rewritten many times are copied once, so the pause is short.
+    ///
+    /// RESTART rather than PASSIVE: it also waits for readers still on old
+    /// WAL frames to move on, so the restart really happens; but only
+    /// briefly (`CHECKPOINT_WAIT`), since writers wait meanwhile and a long
+    /// reader (a backup) must not stall them: then it is tried next time.
     pub fn checkpoint(&self) -> AppResult<()> {
         let conn = self.connection()?;
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
+        conn.busy_timeout(CHECKPOINT_WAIT)?;
+        let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        match outcome {
+            Ok(()) | Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. }, _)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// An online, consistent copy through SQLite's backup API. The whole
