@@ -34,8 +34,8 @@ impl App {
 
     pub fn with_db(config: Config, db: Db) -> Result<App, String> {
         // Both were validated by `Config::from_values`.
-        let username_regex = Regex::new(&config.account_username_regex)
-            .map_err(|e| format!("ACCOUNT_USERNAME_REGEX: {e}"))?;
+        let username_regex =
+            Regex::new(&config.account_username_regex).map_err(|e| format!("ACCOUNT_USERNAME_REGEX: {e}"))?;
         let username_blacklist = config
             .account_blacklisted_usernames
             .iter()
@@ -51,7 +51,15 @@ impl App {
             })?),
             None => None,
         };
-        Ok(App { config, db, username_regex, username_blacklist, metrics: Metrics::default(), rc, public_provisioning: Default::default() })
+        Ok(App {
+            config,
+            db,
+            username_regex,
+            username_blacklist,
+            metrics: Metrics::default(),
+            rc,
+            public_provisioning: Default::default(),
+        })
     }
 
     pub fn username_policy(&self) -> crate::domain::rules::UsernamePolicy<'_> {

@@ -103,7 +103,11 @@ fn open_app(global: &Global) -> Result<App, CliError> {
 fn number(args: &mut Arguments, what: &str) -> Result<i64, CliError> {
     let value: Option<String> = args.opt_free_from_str().map_err(|e| usage(e.to_string()))?;
     let value = value.ok_or_else(|| usage(format!("missing argument {{{what}}}")))?;
-    value.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| usage(format!("{{{what}}} must be a whole number, got {value:?}")))
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| usage(format!("{{{what}}} must be a whole number, got {value:?}")))
 }
 
 fn free(args: &mut Arguments, what: &str) -> Result<String, CliError> {
@@ -173,9 +177,15 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
             let (_db, migration) = crate::db::Db::open(&config.database, 2).map_err(CliError::Failed)?;
             let path = config.database.display();
             match migration {
-                crate::db::Migration::Created => println!("{path}: schema created (version {})", crate::db::SCHEMA_VERSION),
-                crate::db::Migration::Upgraded { from, to } => println!("{path}: schema upgraded from version {from} to {to}"),
-                crate::db::Migration::UpToDate => println!("{path}: schema up to date (version {})", crate::db::SCHEMA_VERSION),
+                crate::db::Migration::Created => {
+                    println!("{path}: schema created (version {})", crate::db::SCHEMA_VERSION)
+                }
+                crate::db::Migration::Upgraded { from, to } => {
+                    println!("{path}: schema upgraded from version {from} to {to}")
+                }
+                crate::db::Migration::UpToDate => {
+                    println!("{path}: schema up to date (version {})", crate::db::SCHEMA_VERSION)
+                }
             }
             Ok(())
         }
@@ -195,12 +205,20 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
             Ok(())
         }
         "accounts:create-admin-account" => {
-            let username: Option<String> = args.opt_value_from_str(["-u", "--username"]).map_err(|e| usage(e.to_string()))?;
-            let password: Option<String> = args.opt_value_from_str(["-p", "--password"]).map_err(|e| usage(e.to_string()))?;
-            let domain: Option<String> = args.opt_value_from_str(["-d", "--domain"]).map_err(|e| usage(e.to_string()))?;
+            let username: Option<String> =
+                args.opt_value_from_str(["-u", "--username"]).map_err(|e| usage(e.to_string()))?;
+            let password: Option<String> =
+                args.opt_value_from_str(["-p", "--password"]).map_err(|e| usage(e.to_string()))?;
+            let domain: Option<String> =
+                args.opt_value_from_str(["-d", "--domain"]).map_err(|e| usage(e.to_string()))?;
             finish(args)?;
             let app = open_app(&global)?;
-            let created = services::accounts::create_admin_account(&app, username.as_deref(), password.as_deref(), domain.as_deref())?;
+            let created = services::accounts::create_admin_account(
+                &app,
+                username.as_deref(),
+                password.as_deref(),
+                domain.as_deref(),
+            )?;
             println!("Admin account created: sip:{}", created.account.sip());
             if let Some(password) = created.generated_password {
                 println!("Password: {password}");
@@ -256,7 +274,11 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
             finish(args)?;
             let app = open_app(&global)?;
             let minutes = match minutes {
-                Some(m) => m.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| usage(format!("{{minutes}} must be a whole number, got {m:?}")))?,
+                Some(m) => m
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| usage(format!("{{minutes}} must be a whole number, got {m:?}")))?,
                 None => app.config.api_key_expiration_minutes,
             };
             if minutes == 0 {
@@ -285,9 +307,12 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
                 }
                 None => "configuration (defaults and environment)".to_string(),
             };
-            let checks = services::doctor::diagnose(load_config(&global).map_err(|e| match e {
-                CliError::Usage(m) | CliError::Failed(m) => m,
-            }), &source);
+            let checks = services::doctor::diagnose(
+                load_config(&global).map_err(|e| match e {
+                    CliError::Usage(m) | CliError::Failed(m) => m,
+                }),
+                &source,
+            );
             for check in &checks {
                 println!("{check}");
             }
@@ -343,9 +368,12 @@ fn backup(config: &Config, file: &std::path::Path, force: bool) -> Result<(PathB
     let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temporary = absolute.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
-    let result = crate::db::backup(&conn, &temporary).map_err(|e| CliError::Failed(format!("backup failed: {e}"))).and_then(|()| {
-        std::fs::rename(&temporary, &absolute).map_err(|e| CliError::Failed(format!("cannot write {}: {e}", absolute.display())))
-    });
+    let result = crate::db::backup(&conn, &temporary)
+        .map_err(|e| CliError::Failed(format!("backup failed: {e}")))
+        .and_then(|()| {
+            std::fs::rename(&temporary, &absolute)
+                .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", absolute.display())))
+        });
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }

@@ -419,9 +419,8 @@ impl Config {
             }
         }
         let ovh_endpoint = v.string("OVH_APP_ENDPOINT", "ovh-eu");
-        let known_endpoints = [
-            "ovh-eu", "ovh-ca", "ovh-us", "kimsufi-eu", "kimsufi-ca", "soyoustart-eu", "soyoustart-ca", "runabove-ca",
-        ];
+        let known_endpoints =
+            ["ovh-eu", "ovh-ca", "ovh-us", "kimsufi-eu", "kimsufi-ca", "soyoustart-eu", "soyoustart-ca", "runabove-ca"];
         if !(known_endpoints.contains(&ovh_endpoint.as_str())
             || ovh_endpoint.starts_with("http://")
             || ovh_endpoint.starts_with("https://"))
@@ -598,10 +597,9 @@ mod tests {
 
     #[test]
     fn dotenv_syntax() {
-        let parsed = parse_dotenv(
-            "# comment\nAPP_NAME=\"My App # 1\"\nexport A=1 # trailing\nB='${A} raw'\nC=${A}x\nD=\n",
-        )
-        .unwrap();
+        let parsed =
+            parse_dotenv("# comment\nAPP_NAME=\"My App # 1\"\nexport A=1 # trailing\nB='${A} raw'\nC=${A}x\nD=\n")
+                .unwrap();
         let get = |k: &str| parsed.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
         assert_eq!(get("APP_NAME"), Some("My App # 1"));
         assert_eq!(get("A"), Some("1"));
@@ -624,7 +622,9 @@ mod tests {
         // One key alone: start-up stops, naming the missing one.
         let err = Config::from_values(&values(&[("NOCAPTCHA_SECRET", "6Lc-secret")])).unwrap_err();
         assert_eq!(err.key, "NOCAPTCHA_SITEKEY");
-        let err = Config::from_values(&values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "secret-key")])).unwrap_err();
+        let err =
+            Config::from_values(&values(&[("NOCAPTCHA_SITEKEY", "6Lc-site"), ("NOCAPTCHA_SECRET", "secret-key")]))
+                .unwrap_err();
         assert_eq!(err.key, "NOCAPTCHA_SECRET");
     }
 

@@ -102,7 +102,10 @@ fn challenge_format_and_order() {
     user_with_password(&server, &key, "shauser", "SHA-256");
     let resp = server.get("/api/accounts/me").header("From", &format!("sip:shauser@{DOMAIN}")).send().expect(401);
     let header = resp.header("WWW-Authenticate").unwrap();
-    assert!(header.starts_with(&format!("Digest realm=\"{DOMAIN}\",qop=\"auth\",algorithm=SHA-256,nonce=\"")), "{header}");
+    assert!(
+        header.starts_with(&format!("Digest realm=\"{DOMAIN}\",qop=\"auth\",algorithm=SHA-256,nonce=\"")),
+        "{header}"
+    );
     assert_eq!(resp.json()["message"], "Unauthenticated request");
 
     // Unknown account: the same two challenges, SHA-256 first, no 404.
@@ -135,10 +138,15 @@ fn digest_failures() {
     server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth).send().expect(401);
 
     // Malformed Authorization → 401 with a fresh challenge, never 500
-    let resp = server.get("/api/accounts/me").header("From", &from).header("Authorization", "Digest nonce=\"open").send();
+    let resp =
+        server.get("/api/accounts/me").header("From", &from).header("Authorization", "Digest nonce=\"open").send();
     assert_eq!(resp.status, 401);
     assert!(resp.header("WWW-Authenticate").is_some());
-    let resp = server.get("/api/accounts/me").header("From", &from).header("Authorization", "Digest username=\"shauser\"").send();
+    let resp = server
+        .get("/api/accounts/me")
+        .header("From", &from)
+        .header("Authorization", "Digest username=\"shauser\"")
+        .send();
     assert_eq!(resp.status, 401);
 }
 
@@ -153,10 +161,12 @@ fn digest_nonce_counts_must_grow() {
 
     server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(1)).send().expect(200);
     server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(2)).send().expect(200);
-    let replay = server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(2)).send().expect(401);
+    let replay =
+        server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(2)).send().expect(401);
     assert!(replay.text().contains("Nonce replayed"));
     // The replayed nonce is gone: even a higher count fails now.
-    let gone = server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(3)).send().expect(401);
+    let gone =
+        server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth(3)).send().expect(401);
     assert!(gone.text().contains("Nonce invalid"));
 }
 
@@ -200,7 +210,16 @@ fn concurrent_requests_with_the_same_nc_let_exactly_one_through() {
         let auth = c.authorization("GET", "/api/accounts/me", "shauser", "secret123", 1, &format!("c{round}"));
         let statuses: Vec<u16> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth).send().status))
+                .map(|_| {
+                    s.spawn(|| {
+                        server
+                            .get("/api/accounts/me")
+                            .header("From", &from)
+                            .header("Authorization", &auth)
+                            .send()
+                            .status
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -247,7 +266,13 @@ fn api_keys_by_header_and_cookie() {
     let me = server.get("/api/accounts/me").key(&key).send().expect(200).json();
     assert_eq!(me["id"], id);
     // The header wins, whatever From says.
-    let me = server.get("/api/accounts/me").key(&key).header("From", "sip:administrator@sip.example.org").send().expect(200).json();
+    let me = server
+        .get("/api/accounts/me")
+        .key(&key)
+        .header("From", "sip:administrator@sip.example.org")
+        .send()
+        .expect(200)
+        .json();
     assert_eq!(me["id"], id);
     let me = server.get("/api/accounts/me").header("Cookie", &format!("x-api-key={key}")).send().expect(200).json();
     assert_eq!(me["id"], id);
@@ -391,7 +416,11 @@ fn custom_username_regex() {
 fn usernames_are_unique_per_domain_and_emails_optionally_unique() {
     let server = Server::start(&[("ACCOUNT_EMAIL_UNIQUE", "true")]);
     let (_, _, key) = server.admin("administrator");
-    create_account(&server, &key, json!({"username": "taken1", "password": "secret123", "algorithm": "MD5", "email": "a@example.org", "phone": "+33612345678"}));
+    create_account(
+        &server,
+        &key,
+        json!({"username": "taken1", "password": "secret123", "algorithm": "MD5", "email": "a@example.org", "phone": "+33612345678"}),
+    );
     server
         .post("/api/accounts")
         .key(&key)
@@ -417,12 +446,20 @@ fn usernames_are_unique_per_domain_and_emails_optionally_unique() {
 fn domain_is_chosen_only_with_multi_domain_admins() {
     let single = Server::start(&[]);
     let (_, _, key) = single.admin("administrator");
-    let a = create_account(&single, &key, json!({"username": "bobby1", "password": "secret123", "algorithm": "MD5", "domain": "other.org"}));
+    let a = create_account(
+        &single,
+        &key,
+        json!({"username": "bobby1", "password": "secret123", "algorithm": "MD5", "domain": "other.org"}),
+    );
     assert_eq!(a["domain"], DOMAIN);
 
     let multi = Server::start(&[("APP_ADMINS_MANAGE_MULTI_DOMAINS", "true")]);
     let (_, _, key) = multi.admin("administrator");
-    let a = create_account(&multi, &key, json!({"username": "bobby1", "password": "secret123", "algorithm": "MD5", "domain": "other.org"}));
+    let a = create_account(
+        &multi,
+        &key,
+        json!({"username": "bobby1", "password": "secret123", "algorithm": "MD5", "domain": "other.org"}),
+    );
     assert_eq!(a["domain"], "other.org");
     let b = create_account(&multi, &key, json!({"username": "bobby1", "password": "secret123", "algorithm": "MD5"}));
     assert_eq!(b["domain"], DOMAIN);
@@ -461,9 +498,11 @@ fn creation_outputs_keys_admin_and_expiry() {
     // Stored password: HA1 of username:realm:password, one row.
     let (hash, algorithm): (String, String) = server
         .db()
-        .query_row("SELECT password, algorithm FROM passwords WHERE account_id = ?1", [b["id"].as_i64().unwrap()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT password, algorithm FROM passwords WHERE account_id = ?1",
+            [b["id"].as_i64().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!(algorithm, "MD5");
     assert_eq!(hash, common::hash("MD5", &format!("active01:{DOMAIN}:secret123")));
@@ -481,7 +520,12 @@ fn update_replaces_the_account() {
     let id = a["id"].as_i64().unwrap();
     // Validation comes first, even for an unknown id.
     server.put("/api/accounts/999999").key(&key).json(json!({})).send().expect_invalid("username");
-    server.put(&format!("/api/accounts/{id}")).key(&key).json(json!({"username": "changed"})).send().expect_invalid("password");
+    server
+        .put(&format!("/api/accounts/{id}"))
+        .key(&key)
+        .json(json!({"username": "changed"}))
+        .send()
+        .expect_invalid("password");
     server
         .put("/api/accounts/999999")
         .key(&key)
@@ -510,7 +554,11 @@ fn listing_is_paginated_like_laravel() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
     for i in 0..24 {
-        create_account(&server, &key, json!({"username": format!("user{i:03}"), "password": "secret123", "algorithm": "MD5"}));
+        create_account(
+            &server,
+            &key,
+            json!({"username": format!("user{i:03}"), "password": "secret123", "algorithm": "MD5"}),
+        );
     }
     let page1 = server.get("/api/accounts").key(&key).send().expect(200).json();
     assert_eq!(page1["total"], 25);
@@ -537,23 +585,42 @@ fn listing_is_paginated_like_laravel() {
 fn show_search_activate_provision_delete() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
-    let a = create_account(&server, &key, json!({"username": "findme1", "password": "secret123", "algorithm": "MD5", "email": "find@example.org"}));
+    let a = create_account(
+        &server,
+        &key,
+        json!({"username": "findme1", "password": "secret123", "algorithm": "MD5", "email": "find@example.org"}),
+    );
     let id = a["id"].as_i64().unwrap();
 
     let shown = server.get(&format!("/api/accounts/{id}")).key(&key).send().expect(200).json();
     assert_eq!(shown["phone"], Value::Null);
     assert!(shown["provisioning_token"].is_string());
     server.get("/api/accounts/424242").key(&key).send().expect(404);
-    assert_eq!(server.get("/api/accounts/424242").key(&key).send().json()["message"], "Missing elements to perform the request");
+    assert_eq!(
+        server.get("/api/accounts/424242").key(&key).send().json()["message"],
+        "Missing elements to perform the request"
+    );
 
-    assert_eq!(server.get("/api/accounts/findme1@sip.example.org/search").key(&key).send().expect(200).json()["id"], id);
+    assert_eq!(
+        server.get("/api/accounts/findme1@sip.example.org/search").key(&key).send().expect(200).json()["id"],
+        id
+    );
     server.get("/api/accounts/findme1@other.org/search").key(&key).send().expect(404);
     server.get("/api/accounts/findme1/search").key(&key).send().expect(404);
-    assert_eq!(server.get("/api/accounts/find@example.org/search-by-email").key(&key).send().expect(200).json()["id"], id);
+    assert_eq!(
+        server.get("/api/accounts/find@example.org/search-by-email").key(&key).send().expect(200).json()["id"],
+        id
+    );
     server.get("/api/accounts/nobody@example.org/search-by-email").key(&key).send().expect(404);
 
-    assert_eq!(server.get(&format!("/api/accounts/{id}/activate")).key(&key).send().expect(200).json()["activated"], true);
-    assert_eq!(server.get(&format!("/api/accounts/{id}/deactivate")).key(&key).send().expect(200).json()["activated"], false);
+    assert_eq!(
+        server.get(&format!("/api/accounts/{id}/activate")).key(&key).send().expect(200).json()["activated"],
+        true
+    );
+    assert_eq!(
+        server.get(&format!("/api/accounts/{id}/deactivate")).key(&key).send().expect(200).json()["activated"],
+        false
+    );
     let old_token = shown["provisioning_token"].as_str().unwrap().to_string();
     let provisioned = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json();
     let new_token = provisioned["provisioning_token"].as_str().unwrap();
@@ -579,7 +646,10 @@ fn users_read_provision_and_delete_themselves() {
     assert_eq!(provisioned["provisioning_token"].as_str().unwrap().len(), 13);
     let resp = server.delete("/api/accounts/me").key(&key).send().expect(200);
     assert_eq!(resp.text(), "1");
-    let tomb: (String, String) = server.db().query_row("SELECT username, domain FROM accounts_tombstones", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let tomb: (String, String) = server
+        .db()
+        .query_row("SELECT username, domain FROM accounts_tombstones", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
     assert_eq!(tomb, ("selfuser".to_string(), DOMAIN.to_string()));
     assert_eq!(server.count("api_keys"), 1, "only the admin's key is left");
     server.get("/api/accounts/me").key(&key).send().expect(401);

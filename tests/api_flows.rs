@@ -1047,7 +1047,11 @@ fn messages_go_through_a_real_linphone_daemon() {
     let (_, _, admin) = server.admin("administrator");
     let (_, user) = account_with_key(&server, &admin, "msguser", "secret123");
     server.post("/api/messages").key(&user).json(json!({"to": "a@b", "body": "hi"})).send().expect(403);
-    assert_ne!(server.post("/api/messages").json(json!({"to": "a@b", "body": "hi"})).send().status, 200, "anonymous refused");
+    assert_ne!(
+        server.post("/api/messages").json(json!({"to": "a@b", "body": "hi"})).send().status,
+        200,
+        "anonymous refused"
+    );
     server.post("/api/messages").key(&admin).json(json!({"body": "hi"})).send().expect_invalid("to");
     server.post("/api/messages").key(&admin).json(json!({"to": "bob@sip.example.org"})).send().expect_invalid("body");
 
@@ -1099,7 +1103,9 @@ fn messages_go_through_a_real_linphone_daemon() {
                 ("x-api-key".to_string(), admin.clone()),
             ];
             let body = json!({"to": to, "body": format!("burst {i}")}).to_string();
-            std::thread::spawn(move || http_request(port, "POST", "/api/messages", &headers, Some(body.as_bytes())).unwrap())
+            std::thread::spawn(move || {
+                http_request(port, "POST", "/api/messages", &headers, Some(body.as_bytes())).unwrap()
+            })
         })
         .collect();
     let mut ids = std::collections::HashSet::new();

@@ -139,7 +139,9 @@ impl Driver {
     }
 
     fn find(&self, css: &str) -> String {
-        let v = self.call("POST", &self.s("/element"), Some(json!({"using": "css selector", "value": css}))).unwrap_or_else(|e| panic!("{css}: {e}"));
+        let v = self
+            .call("POST", &self.s("/element"), Some(json!({"using": "css selector", "value": css})))
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
         v.as_object().and_then(|o| o.values().next()).and_then(|v| v.as_str()).expect("element id").to_string()
     }
 
@@ -159,10 +161,14 @@ impl Driver {
     }
 
     fn width(&self) -> i64 {
-        self.call("POST", &self.s("/execute/sync"), Some(json!({"script": "return document.documentElement.scrollWidth;", "args": []})))
-            .ok()
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0)
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": "return document.documentElement.scrollWidth;", "args": []})),
+        )
+        .ok()
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0)
     }
 
     fn screenshot(&self, name: &str) {
@@ -235,7 +241,11 @@ fn portal_in_a_real_browser() {
         std::thread::sleep(Duration::from_millis(100));
         page = driver.source();
     }
-    assert!(page.contains("The username may not contain spaces") && page.contains("registrar.example.net:5070") && !page.contains("extsecret"));
+    assert!(
+        page.contains("The username may not contain spaces")
+            && page.contains("registrar.example.net:5070")
+            && !page.contains("extsecret")
+    );
     driver.screenshot("05b-external-account-error");
     driver.fill("#f-username", "ext.user");
     driver.fill("#f-password", "extsecret");

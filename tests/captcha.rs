@@ -396,12 +396,20 @@ fn a_missing_or_refused_answer_changes_nothing_and_a_good_one_passes() {
                 assert!(resp.text().contains("The request is validated"));
                 let validated: i64 = server
                     .db()
-                    .query_row("SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL", [], |r| r.get(0))
+                    .query_row(
+                        "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL",
+                        [],
+                        |r| r.get(0),
+                    )
                     .unwrap();
                 assert_eq!(validated, 1);
             }
         }
-        assert!(!csp(&resp).contains("google") || resp.text().contains(WIDGET), "{}: the result page keeps the strict CSP", form.action);
+        assert!(
+            !csp(&resp).contains("google") || resp.text().contains(WIDGET),
+            "{}: the result page keeps the strict CSP",
+            form.action
+        );
     }
     // The failures were logged for the operator.
     assert!(server.log().contains("captcha"), "{}", server.log());
@@ -412,13 +420,18 @@ fn an_unknown_token_is_404_before_any_captcha_and_french_messages() {
     let fake = Fake::start();
     let server = with_captcha(&fake.url());
     let mut b = Browser::new(&server);
-    let token = server.post("/api/account_creation_request_tokens").send().expect(201).json()["token"].as_str().unwrap().to_string();
-    let r = b.submit(&format!("/creation_token/check/{token}"), "/creation_token/validate", &[("account_creation_request_token", "unknowntoken1")]);
+    let token = server.post("/api/account_creation_request_tokens").send().expect(201).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = b.submit(
+        &format!("/creation_token/check/{token}"),
+        "/creation_token/validate",
+        &[("account_creation_request_token", "unknowntoken1")],
+    );
     assert_eq!(r.status, 404);
     assert_eq!(fake.posts(), 0);
-    let r = b.send(
-        server.get(&format!("/creation_token/check/{token}")).header("Accept-Language", "fr"),
-    );
+    let r = b.send(server.get(&format!("/creation_token/check/{token}")).header("Accept-Language", "fr"));
     assert!(r.text().contains("api.js?hl=fr"));
     let page = r.text();
     let marker = "name=\"_token\" value=\"";
@@ -431,7 +444,12 @@ fn an_unknown_token_is_404_before_any_captcha_and_french_messages() {
             .form(&[("_token", &csrf), ("account_creation_request_token", &token)]),
     );
     assert_eq!(r.status, 422);
-    assert!(r.text().contains("Veuillez confirmer que vous n&#39;êtes pas un robot.") || r.text().contains("Veuillez confirmer que vous n'êtes pas un robot."), "{}", r.text());
+    assert!(
+        r.text().contains("Veuillez confirmer que vous n&#39;êtes pas un robot.")
+            || r.text().contains("Veuillez confirmer que vous n'êtes pas un robot."),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -527,8 +545,18 @@ fn the_fields_own_messages_come_with_the_captcha_one() {
     let r = b.submit("/login/phone", "/authenticate/phone", &[("phone", "0612")]).expect(422);
     assert!(r.text().contains("starting with +") && r.text().contains(MISSING), "{}", r.text());
     let r = b.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
-    assert!(r.text().contains("valid email") && r.text().contains("The username field is required.") && r.text().contains(MISSING));
-    let r = b.submit("/register/email", "/register/email", &[("username", "ivan0001"), ("password", "Sekrit-pass1"), ("password_confirmation", "other")]).expect(422);
+    assert!(
+        r.text().contains("valid email")
+            && r.text().contains("The username field is required.")
+            && r.text().contains(MISSING)
+    );
+    let r = b
+        .submit(
+            "/register/email",
+            "/register/email",
+            &[("username", "ivan0001"), ("password", "Sekrit-pass1"), ("password_confirmation", "other")],
+        )
+        .expect(422);
     assert!(r.text().contains("confirmation") && r.text().contains(MISSING), "{}", r.text());
     assert_eq!(snapshot(&server), before);
     assert_eq!(fake.posts(), 0);

@@ -102,8 +102,12 @@ fn create_admin_account_prints_the_api_key() {
     assert!(out.status.success());
     assert!(stdout(&out).contains("sip:boss01@other.org"));
     assert!(!stdout(&out).contains("Password: "), "a given password is not echoed");
-    let (admin, activated): (bool, bool) =
-        s.db().query_row("SELECT admin, activated FROM accounts WHERE username = 'boss01'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (admin, activated): (bool, bool) = s
+        .db()
+        .query_row("SELECT admin, activated FROM accounts WHERE username = 'boss01'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
     assert!(admin && activated);
     // Running it again replaces the account.
     let out = s.cli(&["accounts:create-admin-account", "-u", "boss01", "-p", "bosspassword", "-d", "other.org"]);
@@ -138,10 +142,18 @@ fn clear_unconfirmed_and_tombstones() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
     for name in ["oldpending", "oldactive", "newpending"] {
-        create_account(&server, &key, json!({"username": name, "password": "secret123", "algorithm": "MD5", "activated": name == "oldactive"}));
+        create_account(
+            &server,
+            &key,
+            json!({"username": name, "password": "secret123", "algorithm": "MD5", "activated": name == "oldactive"}),
+        );
     }
     let db = server.db();
-    db.execute("UPDATE accounts SET created_at = '2001-01-01 00:00:00' WHERE username IN ('oldpending', 'oldactive')", []).unwrap();
+    db.execute(
+        "UPDATE accounts SET created_at = '2001-01-01 00:00:00' WHERE username IN ('oldpending', 'oldactive')",
+        [],
+    )
+    .unwrap();
 
     let dry = server.cli(&["accounts:clear-unconfirmed", "30"]);
     assert!(stdout(&dry).contains("oldpending@sip.example.org"));
@@ -201,7 +213,10 @@ fn seed_tester_accounts() {
     let out = s.cli(&["accounts:seed", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(s.count("accounts"), 11);
-    let (id, email): (i64, String) = s.db().query_row("SELECT id, email FROM accounts WHERE username = 'user_10'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (id, email): (i64, String) = s
+        .db()
+        .query_row("SELECT id, email FROM accounts WHERE username = 'user_10'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
     assert_eq!((id, email.as_str()), (109, "user_10@sip.example.org"));
 
     let missing = s.cli(&["accounts:seed", "/nonexistent.json"]);
@@ -238,7 +253,7 @@ fn spaces_route_hosts_to_domains() {
     let id = created["id"].as_i64().unwrap();
     server.get(&format!("/api/accounts/{id}")).key(&key).send().expect(404);
     server.get(&format!("/api/accounts/{id}")).key(&other_key).header("Host", "other.localhost").send().expect(200);
-    let list = server.get("/api/accounts").key(&other_key).header("Host", "other.localhost:8080").send().expect(200).json();
+    let list =
+        server.get("/api/accounts").key(&other_key).header("Host", "other.localhost:8080").send().expect(200).json();
     assert_eq!(list["total"], 2);
 }
-

@@ -124,7 +124,8 @@ fn every_mail(server: &Server, smtp: &SmtpServer) -> usize {
     let url = |p: &str| server.url(p);
 
     // 1. Register Confirmation, API public sign-up.
-    let token = server.post("/api/account_creation_tokens").key(&admin).json(json!({})).send().expect(201).json()["token"]
+    let token = server.post("/api/account_creation_tokens").key(&admin).json(json!({})).send().expect(201).json()
+        ["token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -137,7 +138,11 @@ fn every_mail(server: &Server, smtp: &SmtpServer) -> usize {
     check_shape(&m, "api@example.net");
     let link = m.find_link(&url("/authenticate/email/")).expect("activation link");
     let key = link.rsplit('/').next().unwrap().to_string();
-    server.post("/api/accounts/apiuser@sip.example.org/activate/email").json(json!({"confirmation_key": key})).send().expect(200);
+    server
+        .post("/api/accounts/apiuser@sip.example.org/activate/email")
+        .json(json!({"confirmation_key": key}))
+        .send()
+        .expect(200);
 
     // 2. Register Confirmation from the portal, with the newsletter ticked:
     //    Newsletter Registration to NEWSLETTER_REGISTRATION_ADDRESS.
@@ -169,7 +174,12 @@ fn every_mail(server: &Server, smtp: &SmtpServer) -> usize {
     // 3. Changing Email (API), then Changed Email (the portal's /email/{hash}).
     let (id, key) = account_with_key(server, &admin, "changer", "secret123");
     server.db().execute("UPDATE accounts SET email = 'before@example.net' WHERE id = ?1", [id]).unwrap();
-    server.post("/api/accounts/me/email/request").key(&key).json(json!({"email": "after@example.net"})).send().expect(200);
+    server
+        .post("/api/accounts/me/email/request")
+        .key(&key)
+        .json(json!({"email": "after@example.net"}))
+        .send()
+        .expect(200);
     let m = mail_to(smtp, "after@example.net", "Acme SIP: Confirm your new email address");
     check_shape(&m, "after@example.net");
     let link = m.find_link(&url("/email/")).expect("confirmation link");
@@ -187,11 +197,21 @@ fn every_mail(server: &Server, smtp: &SmtpServer) -> usize {
     let m = mail_to(smtp, "after@example.net", "Acme SIP: Your authentication link");
     check_shape(&m, "after@example.net");
     let text = m.text_part().unwrap();
-    assert!(text.contains(&url(&format!("/authenticate/email/{}", resp["confirmation_key"].as_str().unwrap()))), "{text}");
-    assert!(text.contains(&format!("/provisioning/qrcode/{}?reset_password=1", resp["provisioning_token"].as_str().unwrap())), "{text}");
+    assert!(
+        text.contains(&url(&format!("/authenticate/email/{}", resp["confirmation_key"].as_str().unwrap()))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "/provisioning/qrcode/{}?reset_password=1",
+            resp["provisioning_token"].as_str().unwrap()
+        )),
+        "{text}"
+    );
     smtp.clear();
     let mut lost = Browser { server, cookie: None };
-    let resp = lost.submit("/login/email", "/authenticate/email", &[("email", "after@example.net"), ("username", "changer")]);
+    let resp =
+        lost.submit("/login/email", "/authenticate/email", &[("email", "after@example.net"), ("username", "changer")]);
     assert_eq!(resp.status, 200, "{}", resp.text());
     let m = mail_to(smtp, "after@example.net", "Acme SIP: Your authentication link");
     check_shape(&m, "after@example.net");
@@ -200,7 +220,12 @@ fn every_mail(server: &Server, smtp: &SmtpServer) -> usize {
     let (id, key) = account_with_key(server, &admin, "firstpwd", "secret123");
     server.db().execute("UPDATE accounts SET email = 'first@example.net' WHERE id = ?1", [id]).unwrap();
     server.db().execute("DELETE FROM passwords WHERE account_id = ?1", [id]).unwrap();
-    server.post("/api/accounts/me/password").key(&key).json(json!({"algorithm": "SHA-256", "password": "brandnew1"})).send().expect(200);
+    server
+        .post("/api/accounts/me/password")
+        .key(&key)
+        .json(json!({"algorithm": "SHA-256", "password": "brandnew1"}))
+        .send()
+        .expect(200);
     let m = mail_to(smtp, "first@example.net", "Acme SIP: Your account is ready");
     check_shape(&m, "first@example.net");
     assert!(m.text_part().unwrap().contains("sip:firstpwd@sip.example.org"), "{}", m.body_text());
@@ -243,7 +268,10 @@ fn tls_certificate_checks_and_implicit_tls() {
         let (_, _, admin) = server.admin("administrator");
         let (id, key) = account_with_key(server, &admin, "tlsuser", "secret123");
         server.db().execute("UPDATE accounts SET email = 'tls-old@example.net' WHERE id = ?1", [id]).unwrap();
-        (key.clone(), server.post("/api/accounts/me/email/request").key(&key).json(json!({"email": "tls@example.net"})).send())
+        (
+            key.clone(),
+            server.post("/api/accounts/me/email/request").key(&key).json(json!({"email": "tls@example.net"})).send(),
+        )
     };
 
     // Verification on (the default): the self-signed certificate is refused.
@@ -336,5 +364,8 @@ fn sendmail_driver_with_a_recording_script() {
     server.db().execute("UPDATE accounts SET email = 'sm-old@example.net' WHERE id = ?1", [id]).unwrap();
     server.post("/api/accounts/me/email/request").key(&key).json(json!({"email": "sm@example.net"})).send().expect(503);
     assert!(server.log().contains("queue unavailable"), "{}", server.log());
-    assert_eq!(server.get("/api/accounts/me").key(&key).send().expect(200).json()["email_changed"], serde_json::Value::Null);
+    assert_eq!(
+        server.get("/api/accounts/me").key(&key).send().expect(200).json()["email_changed"],
+        serde_json::Value::Null
+    );
 }

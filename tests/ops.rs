@@ -59,12 +59,25 @@ fn flexisip_requests_of_the_operations_guide_read_what_the_server_wrote() {
 
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
-    create_account(&server, &key, json!({"username": "md5user", "password": "secret123", "algorithm": "MD5", "activated": true, "phone": "+33612345678"}));
-    create_account(&server, &key, json!({"username": "shauser", "password": "secret123", "algorithm": "SHA-256", "activated": true}));
-    create_account(&server, &key, json!({"username": "pending", "password": "secret123", "algorithm": "SHA-256", "phone": "+33699999999"}));
+    create_account(
+        &server,
+        &key,
+        json!({"username": "md5user", "password": "secret123", "algorithm": "MD5", "activated": true, "phone": "+33612345678"}),
+    );
+    create_account(
+        &server,
+        &key,
+        json!({"username": "shauser", "password": "secret123", "algorithm": "SHA-256", "activated": true}),
+    );
+    create_account(
+        &server,
+        &key,
+        json!({"username": "pending", "password": "secret123", "algorithm": "SHA-256", "phone": "+33699999999"}),
+    );
 
     // SOCI binds named parameters (`:id`, `:domain`, `:phone`); so does rusqlite.
-    let conn = rusqlite::Connection::open_with_flags(server.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(server.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let password_request = get("soci-password-request");
     let rows = |username: &str| -> Vec<(String, String)> {
         let mut stmt = conn.prepare(&password_request).unwrap();
@@ -81,13 +94,17 @@ fn flexisip_requests_of_the_operations_guide_read_what_the_server_wrote() {
     let user_with_phone = get("soci-user-with-phone-request");
     let one = |phone: &str| -> Vec<String> {
         let mut stmt = conn.prepare(&user_with_phone).unwrap();
-        stmt.query_map(rusqlite::named_params! {":phone": phone}, |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        stmt.query_map(rusqlite::named_params! {":phone": phone}, |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     };
     assert_eq!(one("+33612345678"), vec!["md5user".to_string()]);
     assert!(one("+33699999999").is_empty(), "not activated");
 
     // `:phones` is replaced textually by Flexisip.
-    let users_with_phones = get("soci-users-with-phones-request").replace(":phones", "'+33612345678','+33699999999','+1999'");
+    let users_with_phones =
+        get("soci-users-with-phones-request").replace(":phones", "'+33612345678','+33699999999','+1999'");
     let mut stmt = conn.prepare(&users_with_phones).unwrap();
     let found: Vec<(String, String, String)> =
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
@@ -95,7 +112,11 @@ fn flexisip_requests_of_the_operations_guide_read_what_the_server_wrote() {
 
     // doctor runs the same requests on real data.
     let out = server.cli(&["doctor"]);
-    assert!(stdout(&out).contains(&format!("OK   flexisip user-with-phone request: +33612345678 -> md5user")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("OK   flexisip user-with-phone request: +33612345678 -> md5user")),
+        "{}",
+        stdout(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -121,7 +142,11 @@ fn doctor_passes_on_a_good_installation() {
         ("OVH_APP_ENDPOINT", &ovh_url),
     ]);
     let (_, _, key) = server.admin("administrator");
-    create_account(&server, &key, json!({"username": "alice01", "password": "secret123", "algorithm": "MD5", "activated": true, "phone": "+33611111111"}));
+    create_account(
+        &server,
+        &key,
+        json!({"username": "alice01", "password": "secret123", "algorithm": "MD5", "activated": true, "phone": "+33611111111"}),
+    );
     // The group-sharing layout the package sets up.
     use std::os::unix::fs::PermissionsExt;
     let dir = server.dir.path();
@@ -202,7 +227,9 @@ fn doctor_fails_on_broken_installations() {
 
     // 4. Wrong OVH credentials are told apart from an unreachable API.
     let ovh = ovh_server::OvhServer::start("ak", "the-right-secret", "ck");
-    s.db().execute_batch(&format!("PRAGMA user_version = {}; PRAGMA journal_mode = WAL;", flexiapi::db::SCHEMA_VERSION)).unwrap();
+    s.db()
+        .execute_batch(&format!("PRAGMA user_version = {}; PRAGMA journal_mode = WAL;", flexiapi::db::SCHEMA_VERSION))
+        .unwrap();
     s.env.retain(|(k, _)| !["OVH_APP_ENDPOINT", "MAIL_DRIVER", "DEVICES_MANAGEMENT"].contains(&k.as_str()));
     s.env.push(("OVH_APP_ENDPOINT".into(), ovh.base_url()));
     let out = s.cli(&["doctor"]);
@@ -437,7 +464,9 @@ fn parse_prometheus(text: &str) -> Result<(Vec<Sample>, BTreeMap<String, String>
         }
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram" || t == "summary")))
+            .find_map(|s| {
+                name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram" || t == "summary"))
+            })
             .unwrap_or(name);
         if !types.contains_key(family) {
             return Err(err("sample without a TYPE"));
@@ -486,12 +515,20 @@ fn the_parser_rejects_malformed_text() {
 fn metrics_count_what_the_test_did() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
-    create_account(&server, &key, json!({"username": "active01", "password": "secret123", "algorithm": "MD5", "activated": true}));
+    create_account(
+        &server,
+        &key,
+        json!({"username": "active01", "password": "secret123", "algorithm": "MD5", "activated": true}),
+    );
     create_account(&server, &key, json!({"username": "pending01", "password": "secret123", "algorithm": "MD5"}));
     create_account(&server, &key, json!({"username": "pending02", "password": "secret123", "algorithm": "MD5"}));
 
-    let pings = |s: &[Sample]| value(s, "flexiapi_http_requests_total", &[("route", "/api/ping"), ("status", "200")]).unwrap_or(0.0);
-    let not_found = |s: &[Sample]| value(s, "flexiapi_http_requests_total", &[("route", "(not found)"), ("status", "404")]).unwrap_or(0.0);
+    let pings = |s: &[Sample]| {
+        value(s, "flexiapi_http_requests_total", &[("route", "/api/ping"), ("status", "200")]).unwrap_or(0.0)
+    };
+    let not_found = |s: &[Sample]| {
+        value(s, "flexiapi_http_requests_total", &[("route", "(not found)"), ("status", "404")]).unwrap_or(0.0)
+    };
     let count = |s: &[Sample]| value(s, "flexiapi_http_request_duration_seconds_count", &[]).unwrap();
     // A request is counted just after its answer is sent: scrape until the
     // requests before are all in (two scrapes apart by the scrape alone).
@@ -516,13 +553,18 @@ fn metrics_count_what_the_test_did() {
         server.get("/no/such/page").send().expect(404);
     }
     let second = settled_scrape();
-    let scrapes = |s: &[Sample]| value(s, "flexiapi_http_requests_total", &[("route", "/metrics"), ("status", "200")]).unwrap_or(0.0);
+    let scrapes = |s: &[Sample]| {
+        value(s, "flexiapi_http_requests_total", &[("route", "/metrics"), ("status", "200")]).unwrap_or(0.0)
+    };
     assert_eq!(pings(&second) - pings(&first), 5.0);
     assert_eq!(not_found(&second) - not_found(&first), 2.0);
     // 5 pings, 2 misses, and the scrapes in between.
     assert_eq!(count(&second) - count(&first), 7.0 + scrapes(&second) - scrapes(&first));
     assert!(scrapes(&second) - scrapes(&first) >= 2.0);
-    assert_eq!(value(&second, "flexiapi_http_requests_total", &[("route", "/api/accounts"), ("status", "200")]), Some(3.0));
+    assert_eq!(
+        value(&second, "flexiapi_http_requests_total", &[("route", "/api/accounts"), ("status", "200")]),
+        Some(3.0)
+    );
 
     // The histogram is cumulative and ends with +Inf = count.
     let buckets: Vec<(f64, f64)> = second
@@ -579,7 +621,13 @@ fn sigterm_lets_the_request_in_flight_finish_and_closes_the_database() {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream
-        .write_all(format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n", server.port).as_bytes())
+        .write_all(
+            format!(
+                "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n",
+                server.port
+            )
+            .as_bytes(),
+        )
         .unwrap();
     stream.write_all(&[b'x'; 1000]).unwrap();
     std::thread::sleep(Duration::from_millis(700));
@@ -611,7 +659,10 @@ fn the_packaged_configuration_lists_every_key_and_its_defaults_are_valid() {
     let source = source.split("#[cfg(test)]").next().unwrap();
     let mut keys = std::collections::BTreeSet::new();
     for piece in source.split('"').skip(1).step_by(2) {
-        if piece.len() > 3 && piece.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') && piece.contains('_') {
+        if piece.len() > 3
+            && piece.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && piece.contains('_')
+        {
             keys.insert(piece.to_string());
         }
     }
@@ -776,14 +827,22 @@ fn a_flexiapi_1_3_database_imports_and_its_users_authenticate() {
         new.execute("ATTACH ?1 AS old", [old_path.to_str().unwrap()]).unwrap();
         new.execute_batch(&repo_file("docs/import-flexiapi-1.3.sql")).unwrap();
         let (phone, created, activated): (String, String, bool) = new
-            .query_row("SELECT phone, created_at, activated FROM accounts WHERE id = 7", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row("SELECT phone, created_at, activated FROM accounts WHERE id = 7", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .unwrap();
         assert_eq!((phone.as_str(), created.as_str(), activated), ("+33600000007", "2022-01-02 03:04:05", true));
         let admin: bool = new.query_row("SELECT admin FROM accounts WHERE id = 9", [], |r| r.get(0)).unwrap();
         assert!(admin);
         let n: i64 = new.query_row("SELECT n FROM account_counts WHERE domain = ?1", [DOMAIN], |r| r.get(0)).unwrap();
         assert_eq!(n, 3);
-        for (table, count) in [("passwords", 3), ("api_keys", 1), ("account_account_type", 1), ("contacts", 1), ("accounts_tombstones", 1)] {
+        for (table, count) in [
+            ("passwords", 3),
+            ("api_keys", 1),
+            ("account_account_type", 1),
+            ("contacts", 1),
+            ("accounts_tombstones", 1),
+        ] {
             let found: i64 = new.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
             assert_eq!(found, count, "{table}");
         }
@@ -793,5 +852,9 @@ fn a_flexiapi_1_3_database_imports_and_its_users_authenticate() {
     server.get("/api/accounts/me").digest("olduser", DOMAIN, "oldsecret", Some("MD5")).expect(200);
     server.get("/api/accounts/me").key("k9").send().expect(200);
     let out = server.cli(&["doctor"]);
-    assert!(stdout(&out).contains("OK   flexisip user-with-phone request: +33600000007 -> olduser"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("OK   flexisip user-with-phone request: +33600000007 -> olduser"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -155,8 +155,13 @@ fn smtp_down_or_silent() {
         let before = snapshot(&server, &admin);
 
         // Email change: 503, nothing pending, the email unchanged.
-        let (resp, took) =
-            call_while_pinging(&server, "POST", "/api/accounts/me/email/request", &key, Some(json!({"email": "new@example.net"})));
+        let (resp, took) = call_while_pinging(
+            &server,
+            "POST",
+            "/api/accounts/me/email/request",
+            &key,
+            Some(json!({"email": "new@example.net"})),
+        );
         assert_eq!(resp.status, 503, "{what}: email change: {}", resp.text());
         assert!(resp.text().contains("email could not be sent"), "{}", resp.text());
         assert_bounded(took, bound, what);
@@ -164,7 +169,8 @@ fn smtp_down_or_silent() {
 
         // Recovery by email (admin): 503, the key and provisioning token
         // already given out still stand.
-        let (resp, took) = call_while_pinging(&server, "POST", &format!("/api/accounts/{id}/recover-by-email"), &admin, None);
+        let (resp, took) =
+            call_while_pinging(&server, "POST", &format!("/api/accounts/{id}/recover-by-email"), &admin, None);
         assert_eq!(resp.status, 503, "{what}: recover-by-email: {}", resp.text());
         assert_bounded(took, bound, what);
         assert_eq!(snapshot(&server, &admin), before, "{what}: recover-by-email left data changed");
@@ -215,8 +221,13 @@ fn ovh_down_failing_or_slow() {
             .to_string();
         let before = snapshot(&server, &admin);
 
-        let (resp, took) =
-            call_while_pinging(&server, "POST", "/api/accounts/me/phone/request", &key, Some(json!({"phone": "+33622222222"})));
+        let (resp, took) = call_while_pinging(
+            &server,
+            "POST",
+            "/api/accounts/me/phone/request",
+            &key,
+            Some(json!({"phone": "+33622222222"})),
+        );
         assert_eq!(resp.status, 503, "{what}: phone change: {}", resp.text());
         assert!(resp.text().contains("SMS could not be sent"), "{}", resp.text());
         assert_bounded(took, bound, what);

@@ -76,8 +76,12 @@ impl Doc {
                             "gt" => ">".to_string(),
                             "quot" => "\"".to_string(),
                             "apos" => "'".to_string(),
-                            n if n.starts_with("#x") => char::from_u32(u32::from_str_radix(&n[2..], 16).expect("hex")).expect("char").to_string(),
-                            n if n.starts_with('#') => char::from_u32(n[1..].parse().expect("dec")).expect("char").to_string(),
+                            n if n.starts_with("#x") => char::from_u32(u32::from_str_radix(&n[2..], 16).expect("hex"))
+                                .expect("char")
+                                .to_string(),
+                            n if n.starts_with('#') => {
+                                char::from_u32(n[1..].parse().expect("dec")).expect("char").to_string()
+                            }
                             other => panic!("unknown entity {other}"),
                         };
                         entry.value.push_str(&resolved);
@@ -151,7 +155,8 @@ fn token_of(server: &Server, id: i64) -> String {
 
 fn stored_passwords(server: &Server, id: i64) -> Vec<(String, String)> {
     let db = server.db();
-    let mut stmt = db.prepare("SELECT password, algorithm FROM passwords WHERE account_id = ?1 ORDER BY id").expect("prepare");
+    let mut stmt =
+        db.prepare("SELECT password, algorithm FROM passwords WHERE account_id = ?1 ORDER BY id").expect("prepare");
     stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").map(|r| r.expect("row")).collect()
 }
 
@@ -216,7 +221,8 @@ fn me_answers_a_digest_challenge_like_liblinphone() {
     let (server, admin) = admin_server(&[]);
     account_with_key(&server, &admin, "carol_u", "testtest");
     // Challenge with From, no Authorization: 401 with Digest challenges.
-    let first = server.get("/provisioning/me").no_accept().header("From", &format!("sip:carol_u@{DOMAIN}")).send().expect(401);
+    let first =
+        server.get("/provisioning/me").no_accept().header("From", &format!("sip:carol_u@{DOMAIN}")).send().expect(401);
     assert!(first.headers_all("WWW-Authenticate").iter().all(|c| c.starts_with("Digest ")));
     // Full round trip, uri = the request path.
     let resp = server.get("/provisioning/me").no_accept().digest("carol_u", DOMAIN, "testtest", Some("SHA-256"));
@@ -231,7 +237,10 @@ fn re_provisioning_with_a_new_token() {
     let (server, admin) = admin_server(&[]);
     let (id, key) = account_with_key(&server, &admin, "dave_u", "testtest");
     server.db().execute("UPDATE accounts SET display_name = 'Dave Display' WHERE id = ?1", [id]).expect("update");
-    let old = server.db().query_row("SELECT provisioning_token FROM accounts WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0)).expect("row");
+    let old = server
+        .db()
+        .query_row("SELECT provisioning_token FROM accounts WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0))
+        .expect("row");
 
     let resp = server.get("/api/accounts/me/provision").key(&key).send().expect(200);
     assert!(resp.text().contains("provisioning_token"));
@@ -295,9 +304,19 @@ fn reset_password_replaces_the_digest_credentials() {
     assert_eq!(old.status, 401);
     // ...the HA1 from the XML does, as a client computes it.
     let first = server.get("/api/accounts/me").header("From", &format!("sip:frank_u@{DOMAIN}")).send().expect(401);
-    let challenge = first.headers_all("WWW-Authenticate").iter().map(|c| Challenge::parse(c)).find(|c| c.algorithm == "SHA-256").expect("SHA-256");
+    let challenge = first
+        .headers_all("WWW-Authenticate")
+        .iter()
+        .map(|c| Challenge::parse(c))
+        .find(|c| c.algorithm == "SHA-256")
+        .expect("SHA-256");
     let auth = challenge.authorization_with_ha1("GET", "/api/accounts/me", "frank_u", &ha1, 1, "c0ffee");
-    server.get("/api/accounts/me").header("From", &format!("sip:frank_u@{DOMAIN}")).header("Authorization", &auth).send().expect(200);
+    server
+        .get("/api/accounts/me")
+        .header("From", &format!("sip:frank_u@{DOMAIN}"))
+        .header("Authorization", &auth)
+        .send()
+        .expect(200);
 }
 
 #[test]
@@ -311,7 +330,13 @@ fn provisioning_token_is_used_once_and_activates() {
     xml_doc(&resp);
     assert!(resp.text().contains("ha1"));
     assert!(activated(&server, id));
-    assert_eq!(server.db().query_row("SELECT provisioning_token FROM accounts WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0)).expect("row"), None);
+    assert_eq!(
+        server
+            .db()
+            .query_row("SELECT provisioning_token FROM accounts WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0))
+            .expect("row"),
+        None
+    );
     server.get(&format!("/provisioning/{token}")).no_accept().send().expect(404);
     server.get(&format!("/provisioning/{token}")).send().expect(404);
 
@@ -356,7 +381,10 @@ fn activation_expiry_closes_the_token_and_its_qrcode() {
     assert!(!activated(&server, id));
     server.get("/provisioning/qrcode/unknowntoken").no_accept().send().expect(404);
 
-    server.db().execute("UPDATE activation_expirations SET expires = datetime('now', '+1 hour') WHERE account_id = ?1", [id]).expect("update");
+    server
+        .db()
+        .execute("UPDATE activation_expirations SET expires = datetime('now', '+1 hour') WHERE account_id = ?1", [id])
+        .expect("update");
     server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
     xml_doc(&server.get(&format!("/provisioning/{token}")).no_accept().send());
 }
@@ -392,11 +420,15 @@ fn auth_token_provisioning() {
 
 #[test]
 fn account_sections_registrar_and_external_account() {
-    let (server, admin) = admin_server(&[("ACCOUNT_PROXY_REGISTRAR_ADDRESS", "proxy.example.org"), ("ACCOUNT_REALM", "realm.example.org")]);
+    let (server, admin) = admin_server(&[
+        ("ACCOUNT_PROXY_REGISTRAR_ADDRESS", "proxy.example.org"),
+        ("ACCOUNT_REALM", "realm.example.org"),
+    ]);
     let (id, key) = account_with_key(&server, &admin, "judy_u", "testtest");
     let db = server.db();
     db.execute("UPDATE accounts SET display_name = 'Judy' WHERE id = ?1", [id]).expect("update");
-    db.execute("INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, 'clear&text', 'CLRTXT')", [id]).expect("insert");
+    db.execute("INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, 'clear&text', 'CLRTXT')", [id])
+        .expect("insert");
     db.execute(
         "INSERT INTO external_accounts (username, domain, password, algorithm, used, account_id, created_at, updated_at) \
          VALUES ('ext', 'external.example.net', 'abcdef0123456789abcdef0123456789', 'MD5', 1, ?1, datetime('now'), datetime('now'))",
@@ -438,7 +470,12 @@ fn markup_in_display_names_and_rc_values_is_escaped() {
     let (server, admin) = admin_server(&[("ACCOUNT_PROVISIONING_RC_FILE", rc.to_str().expect("utf-8"))]);
     let (id, key) = account_with_key(&server, &admin, "kim_user", "testtest");
     let name = "A & B <C> \"D\" ]]> E";
-    server.put(&format!("/api/accounts/{id}")).key(&admin).json(json!({"username": "kim_user", "password": "testtest", "algorithm": "SHA-256", "display_name": name})).send().expect(200);
+    server
+        .put(&format!("/api/accounts/{id}"))
+        .key(&admin)
+        .json(json!({"username": "kim_user", "password": "testtest", "algorithm": "SHA-256", "display_name": name}))
+        .send()
+        .expect(200);
 
     let resp = server.get("/provisioning/me").no_accept().key(&key).send();
     assert!(!resp.text().contains("]]>"), "`>` is escaped so `]]>` cannot appear");
@@ -477,7 +514,8 @@ fn rc_file_sections_merge_and_overwrite_all() {
     drop(server);
 
     // With an account and overwrite-all: one proxy_0, the RC transport kept.
-    let (server, admin) = admin_server(&[("ACCOUNT_PROVISIONING_RC_FILE", rc_path), ("ACCOUNT_PROVISIONING_OVERWRITE_ALL", "true")]);
+    let (server, admin) =
+        admin_server(&[("ACCOUNT_PROVISIONING_RC_FILE", rc_path), ("ACCOUNT_PROVISIONING_OVERWRITE_ALL", "true")]);
     let (_, key) = account_with_key(&server, &admin, "leo_user", "testtest");
     let doc = xml_doc(&server.get("/provisioning/me").no_accept().key(&key).send());
     assert_eq!(doc.count("proxy_0"), 1);
@@ -495,7 +533,8 @@ fn malformed_rc_file_stops_start_up_naming_the_line() {
     let dir = TempDir::new();
     let rc = dir.path().join("linphonerc");
     std::fs::write(&rc, "[sip]\nok=1\nthis line is broken\n").expect("write rc");
-    let mut server = Server::configure(TempDir::new(), &[("ACCOUNT_PROVISIONING_RC_FILE", rc.to_str().expect("utf-8"))]);
+    let mut server =
+        Server::configure(TempDir::new(), &[("ACCOUNT_PROVISIONING_RC_FILE", rc.to_str().expect("utf-8"))]);
     let out = server.cli(&["serve"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -566,11 +605,13 @@ fn example_provisioning_hook_adds_sections() {
 fn hook_receives_the_account_and_the_query() {
     let dir = TempDir::new();
     let seen = dir.path().join("stdin.json");
-    let hook = write_script(dir.path(), "hook.sh", &format!("cat > '{}'; echo '<section name=\"x\"/>'", seen.display()));
+    let hook =
+        write_script(dir.path(), "hook.sh", &format!("cat > '{}'; echo '<section name=\"x\"/>'", seen.display()));
     let (server, admin) = admin_server(&[("ACCOUNT_PROVISIONING_HOOK", hook.to_str().expect("utf-8"))]);
     let (_, key) = account_with_key(&server, &admin, "olga_u", "testtest");
     xml_doc(&server.get("/provisioning/me?app=linphone&v=5.1").no_accept().key(&key).send());
-    let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&seen).expect("hook ran")).expect("JSON stdin");
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seen).expect("hook ran")).expect("JSON stdin");
     assert_eq!(input["account"]["username"], "olga_u");
     assert_eq!(input["query"]["app"], "linphone");
     assert_eq!(input["query"]["v"], "5.1");
@@ -579,7 +620,8 @@ fn hook_receives_the_account_and_the_query() {
     assert!(input["account"].get("password").is_none() && input["account"].get("provisioning_token").is_none());
 
     xml_doc(&server.get("/provisioning").no_accept().send());
-    let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&seen).expect("hook ran")).expect("JSON stdin");
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seen).expect("hook ran")).expect("JSON stdin");
     assert!(input["account"].is_null());
 }
 
@@ -594,7 +636,8 @@ fn broken_hooks_never_break_the_document() {
     ];
     for (name, body) in cases {
         let hook = write_script(dir.path(), &format!("{name}.sh"), body);
-        let (server, admin) = admin_server(&[("ACCOUNT_PROVISIONING_HOOK", hook.to_str().expect("utf-8")), ("HOOK_TIMEOUT_MS", "300")]);
+        let (server, admin) =
+            admin_server(&[("ACCOUNT_PROVISIONING_HOOK", hook.to_str().expect("utf-8")), ("HOOK_TIMEOUT_MS", "300")]);
         let (_, key) = account_with_key(&server, &admin, "pete_u", "testtest");
         let started = Instant::now();
         let doc = xml_doc(&server.get("/provisioning/me").no_accept().key(&key).send());
@@ -612,9 +655,14 @@ fn broken_hooks_never_break_the_document() {
 fn account_service_hook_is_told_of_events() {
     let dir = TempDir::new();
     let events = dir.path().join("events.log");
-    let hook = write_script(dir.path(), "service.sh", &format!("printf '%s %s\\n' \"$1\" \"$(cat)\" >> '{}'", events.display()));
+    let hook = write_script(
+        dir.path(),
+        "service.sh",
+        &format!("printf '%s %s\\n' \"$1\" \"$(cat)\" >> '{}'", events.display()),
+    );
     let (server, admin) = admin_server(&[("ACCOUNT_SERVICE_HOOK", hook.to_str().expect("utf-8"))]);
-    let account = create_account(&server, &admin, json!({"username": "quinn_u", "password": "testtest", "algorithm": "MD5"}));
+    let account =
+        create_account(&server, &admin, json!({"username": "quinn_u", "password": "testtest", "algorithm": "MD5"}));
     let id = account["id"].as_i64().expect("id");
     let token = token_of(&server, id);
     xml_doc(&server.get(&format!("/provisioning/{token}")).no_accept().send());
@@ -629,7 +677,11 @@ fn account_service_hook_is_told_of_events() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let quinn_u: Vec<&str> = text.lines().filter(|l| l.contains("\"username\":\"quinn_u\"")).map(|l| l.split(' ').next().unwrap_or("")).collect();
+    let quinn_u: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"username\":\"quinn_u\""))
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
     assert_eq!(quinn_u, ["created", "activated", "destroyed"], "{text}");
     assert!(!text.contains("testtest") && !text.contains(&token), "no secrets given to the hook");
 }
@@ -638,7 +690,8 @@ fn account_service_hook_is_told_of_events() {
 fn slow_service_hook_does_not_delay_the_api() {
     let dir = TempDir::new();
     let hook = write_script(dir.path(), "slow.sh", "sleep 5");
-    let (server, admin) = admin_server(&[("ACCOUNT_SERVICE_HOOK", hook.to_str().expect("utf-8")), ("HOOK_TIMEOUT_MS", "500")]);
+    let (server, admin) =
+        admin_server(&[("ACCOUNT_SERVICE_HOOK", hook.to_str().expect("utf-8")), ("HOOK_TIMEOUT_MS", "500")]);
     let started = Instant::now();
     create_account(&server, &admin, json!({"username": "rita_u", "password": "testtest", "algorithm": "MD5"}));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
@@ -718,7 +771,10 @@ fn wait_for(dir: &Path, tag: &str, done: impl Fn(&str) -> bool) -> String {
             return rc;
         }
         if Instant::now() > deadline {
-            panic!("liblinphone did not apply the provisioning in time.\nrc:\n{rc}\nlog tail:\n{}", log.lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+            panic!(
+                "liblinphone did not apply the provisioning in time.\nrc:\n{rc}\nlog tail:\n{}",
+                log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -755,7 +811,10 @@ fn a_real_linphone_client_applies_the_provisioning() {
     assert_eq!(rc_value(&rc, "auth_info_0", "ha1").as_deref(), Some(db_ha1.as_str()));
     assert_eq!(rc_value(&rc, "auth_info_0", "algorithm").as_deref(), Some("MD5"));
     assert_eq!(rc_value(&rc, "auth_info_0", "realm").as_deref(), Some(DOMAIN));
-    assert_eq!(rc_value(&rc, "proxy_0", "reg_identity").as_deref(), Some(format!("\"Linus & Co\" <sip:linus_u@{DOMAIN}>").as_str()));
+    assert_eq!(
+        rc_value(&rc, "proxy_0", "reg_identity").as_deref(),
+        Some(format!("\"Linus & Co\" <sip:linus_u@{DOMAIN}>").as_str())
+    );
     assert_eq!(rc_value(&rc, "proxy_0", "reg_proxy").as_deref(), Some("<sip:127.0.0.1;transport=tcp>"));
     assert_eq!(rc_value(&rc, "misc", "contacts-vcard-list").as_deref(), Some(server.url("/contacts/vcard").as_str()));
     assert!(activated(&server, id), "the token activated the account");
@@ -765,7 +824,10 @@ fn a_real_linphone_client_applies_the_provisioning() {
     // pointed at /provisioning/me it sends From and answers the DIGEST
     // challenge from its stored HA1. overwrite-all is off, so the reset
     // password's HA1 proves the fetch only through the server log and DB.
-    let text = rc.replace(&format!("config-uri={}", server.url(&format!("/provisioning/{token}"))), &format!("config-uri={}", server.url("/provisioning/me")));
+    let text = rc.replace(
+        &format!("config-uri={}", server.url(&format!("/provisioning/{token}"))),
+        &format!("config-uri={}", server.url("/provisioning/me")),
+    );
     assert!(text.contains("/provisioning/me"));
     std::fs::write(dir.path().join("rc"), text).expect("rewrite rc");
     let daemon = Daemon::start(&binary, dir.path(), "second");

@@ -69,11 +69,11 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn integrity(path: &Path) -> String {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
 }
-
 
 fn password_request() -> String {
     readme_soci_request("soci-password-request")
@@ -81,7 +81,8 @@ fn password_request() -> String {
 
 /// Accounts with a number of password rows other than one (a half-written
 /// account, as Flexisip would see it).
-const HALF_WRITTEN: &str = "select a.username, count(p.id) from accounts a left join passwords p on p.account_id = a.id \
+const HALF_WRITTEN: &str =
+    "select a.username, count(p.id) from accounts a left join passwords p on p.account_id = a.id \
      where a.activated = 1 and a.username like 'storm%' group by a.id having count(p.id) != 1";
 
 #[allow(clippy::too_many_arguments)]
@@ -142,7 +143,8 @@ fn concurrent_admin_creations_with_colliding_usernames() {
     let started = Instant::now();
     let handles: Vec<_> = (0..32)
         .map(|_| {
-            let (jobs, next, results, key, port) = (jobs.clone(), next.clone(), results.clone(), key.clone(), server.port);
+            let (jobs, next, results, key, port) =
+                (jobs.clone(), next.clone(), results.clone(), key.clone(), server.port);
             std::thread::spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(username) = jobs.get(i) else { break };
@@ -191,7 +193,8 @@ fn concurrent_admin_creations_with_colliding_usernames() {
         )
         .unwrap();
     assert_eq!(duplicated, 0);
-    let solos: i64 = db.query_row("select count(*) from accounts where username like 'solo%'", [], |r| r.get(0)).unwrap();
+    let solos: i64 =
+        db.query_row("select count(*) from accounts where username like 'solo%'", [], |r| r.get(0)).unwrap();
     assert_eq!(solos, 1000);
     // One password per created account.
     assert_eq!(server.count("passwords"), 1 + 1000 + 250);
@@ -230,7 +233,13 @@ fn concurrent_public_creations_with_the_same_email() {
                     ("Accept".to_string(), "application/json".to_string()),
                     ("Content-Type".to_string(), "application/json".to_string()),
                 ];
-                let resp = http_request(port, "POST", "/api/accounts/public", &headers, Some(&serde_json::to_vec(&body).unwrap()));
+                let resp = http_request(
+                    port,
+                    "POST",
+                    "/api/accounts/public",
+                    &headers,
+                    Some(&serde_json::to_vec(&body).unwrap()),
+                );
                 let (status, json) = match resp {
                     Ok(r) => (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null)),
                     Err(_) => (0, Value::Null),
@@ -255,8 +264,10 @@ fn concurrent_public_creations_with_the_same_email() {
     println!("1,000 public creations with one email: {by_status:?}");
     let created = by_status.get(&200).copied().unwrap_or(0) + by_status.get(&201).copied().unwrap_or(0);
     assert_eq!(created, 1, "{by_status:?}");
-    let with_email: i64 =
-        server.db().query_row("select count(*) from accounts where email = 'same@example.org'", [], |r| r.get(0)).unwrap();
+    let with_email: i64 = server
+        .db()
+        .query_row("select count(*) from accounts where email = 'same@example.org'", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(with_email, 1);
 }
 
@@ -278,13 +289,13 @@ fn flexisip_reads_consistent_credentials_during_a_write_storm() {
     // then only the in-process reader runs).
     let sqlite3 = require_tool("sqlite3").map(|bin| {
         Command::new(bin)
-        .arg("-bail")
-        .arg(server.db_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the sqlite3 shell")
+            .arg("-bail")
+            .arg(server.db_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the sqlite3 shell")
     });
     let mut shell_threads = Vec::new();
     let shell_iterations = Arc::new(AtomicUsize::new(0));
@@ -298,7 +309,9 @@ fn flexisip_reads_consistent_credentials_during_a_write_storm() {
             while !stop.load(Ordering::SeqCst) {
                 let last = acked.lock().unwrap().last().cloned().unwrap_or_else(|| "nobody".into());
                 let query = request.replace(":id", &format!("'{last}'")).replace(":domain", &format!("'{DOMAIN}'"));
-                let script = format!("select 'ITER';\nselect 'BAD', * from ({HALF_WRITTEN});\nselect 'ROWS', count(*) from ({query});\n");
+                let script = format!(
+                    "select 'ITER';\nselect 'BAD', * from ({HALF_WRITTEN});\nselect 'ROWS', count(*) from ({query});\n"
+                );
                 if stdin.write_all(script.as_bytes()).is_err() {
                     break;
                 }
@@ -312,7 +325,8 @@ fn flexisip_reads_consistent_credentials_during_a_write_storm() {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line == "ITER" {
                     iterations.fetch_add(1, Ordering::SeqCst);
-                } else if line.starts_with("BAD") || (line.starts_with("ROWS|") && line != "ROWS|1" && line != "ROWS|0") {
+                } else if line.starts_with("BAD") || (line.starts_with("ROWS|") && line != "ROWS|1" && line != "ROWS|0")
+                {
                     bad.lock().unwrap().push(line);
                 }
             }
@@ -324,17 +338,21 @@ fn flexisip_reads_consistent_credentials_during_a_write_storm() {
     let reader = {
         let (stop, acked, request, path) = (stop.clone(), acked.clone(), request.clone(), server.db_path());
         std::thread::spawn(move || -> (usize, Vec<String>) {
-            let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let conn =
+                rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
             conn.busy_timeout(Duration::from_secs(5)).unwrap();
             let mut queries = 0;
             let mut problems = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 let recent: Vec<String> = acked.lock().unwrap().iter().rev().take(4).cloned().collect();
                 for username in recent {
-                    let rows: rusqlite::Result<Vec<(String, String)>> = conn.prepare_cached(&request).and_then(|mut stmt| {
-                        stmt.query_map(rusqlite::named_params! {":id": username, ":domain": DOMAIN}, |r| Ok((r.get(0)?, r.get(1)?)))?
+                    let rows: rusqlite::Result<Vec<(String, String)>> =
+                        conn.prepare_cached(&request).and_then(|mut stmt| {
+                            stmt.query_map(rusqlite::named_params! {":id": username, ":domain": DOMAIN}, |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?
                             .collect()
-                    });
+                        });
                     queries += 1;
                     match rows {
                         Ok(rows) if rows.len() == 1 && rows[0].1 == "SHA-256" && rows[0].0.len() == 64 => {}
@@ -357,7 +375,16 @@ fn flexisip_reads_consistent_credentials_during_a_write_storm() {
     };
 
     let started = Instant::now();
-    let writers = write_storm(server.port, &key, 16, 40, Arc::new(AtomicBool::new(false)), acked.clone(), statuses.clone(), false);
+    let writers = write_storm(
+        server.port,
+        &key,
+        16,
+        40,
+        Arc::new(AtomicBool::new(false)),
+        acked.clone(),
+        statuses.clone(),
+        false,
+    );
     for w in writers {
         w.join().unwrap();
     }
@@ -503,7 +530,8 @@ fn ping_ok(port: u16) -> Duration {
 
 #[test]
 fn idle_slow_and_oversized_clients_are_bounded() {
-    let server = Server::start(&[("APP_HTTP_TIMEOUT_SECONDS", "2"), ("APP_MAX_BODY_BYTES", "65536"), ("APP_HTTP_WORKERS", "8")]);
+    let server =
+        Server::start(&[("APP_HTTP_TIMEOUT_SECONDS", "2"), ("APP_MAX_BODY_BYTES", "65536"), ("APP_HTTP_WORKERS", "8")]);
     let (_, _, key) = server.admin("administrator");
     let pid = server.pid().unwrap();
     let (threads0, rss0) = proc_status(pid);
@@ -553,7 +581,8 @@ fn idle_slow_and_oversized_clients_are_bounded() {
     drop(idle);
 
     // Huge headers: one 64 KB line; 1,000 headers.
-    let huge_line = format!("GET /api/ping HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(64 * 1024));
+    let huge_line =
+        format!("GET /api/ping HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(64 * 1024));
     let many: String = (0..1000).map(|i| format!("X-H{i}: {}\r\n", "v".repeat(32))).collect();
     let many = format!("GET /api/ping HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
     for (what, request) in [("64 KB header line", huge_line), ("1,000 headers", many)] {
@@ -635,7 +664,10 @@ fn idle_slow_and_oversized_clients_are_bounded() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let dripped: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        println!("{drippers} dripping bodies (8 workers): answered {dripped:?}; slowest ping meanwhile {:.1} ms", ms(slowest));
+        println!(
+            "{drippers} dripping bodies (8 workers): answered {dripped:?}; slowest ping meanwhile {:.1} ms",
+            ms(slowest)
+        );
         assert!(dripped.iter().all(|s| *s == 408 || *s == 0), "{dripped:?}");
         assert!(slowest < bound, "ping took {slowest:?} while {drippers} bodies dripped");
     }
@@ -648,9 +680,7 @@ fn idle_slow_and_oversized_clients_are_bounded() {
         threads_after = proc_status(pid).0;
     }
     let (_, rss_after) = proc_status(pid);
-    println!(
-        "peak threads {peak_threads}, peak RSS {peak_rss} kB; after: threads {threads_after}, RSS {rss_after} kB"
-    );
+    println!("peak threads {peak_threads}, peak RSS {peak_rss} kB; after: threads {threads_after}, RSS {rss_after} kB");
     assert!(threads_after < 100, "threads after the connections closed: {threads_after}");
     assert!(peak_rss < 100 * 1024, "peak RSS {peak_rss} kB");
     ping_ok(server.port);
@@ -676,7 +706,10 @@ fn an_endless_header_line_does_not_grow_memory() {
     }
     let (_, rss) = proc_status(pid);
     let status = answer_or_close(&mut s, Duration::from_secs(8), "endless header line");
-    println!("sent {} MB of one header line: answered {status} (0 = closed); RSS {rss0} kB -> {rss} kB", sent / (1024 * 1024));
+    println!(
+        "sent {} MB of one header line: answered {status} (0 = closed); RSS {rss0} kB -> {rss} kB",
+        sent / (1024 * 1024)
+    );
     assert!(status == 431 || status == 0, "endless header line: {status}");
     assert!(sent < 64 * 1024 * 1024, "the server read 64 MB of one header line");
     assert!(rss < rss0 + 16 * 1024, "RSS grew from {rss0} kB to {rss} kB");
@@ -737,7 +770,8 @@ fn kill_9_during_a_write_storm_loses_no_acknowledged_write() {
         // Distinct usernames per round.
         let writers: Vec<_> = (0..8)
             .map(|t| {
-                let (key, stop, acked, statuses, port) = (key.clone(), stop.clone(), acked.clone(), statuses.clone(), server.port);
+                let (key, stop, acked, statuses, port) =
+                    (key.clone(), stop.clone(), acked.clone(), statuses.clone(), server.port);
                 std::thread::spawn(move || {
                     for i in 0.. {
                         if stop.load(Ordering::SeqCst) {
@@ -788,7 +822,11 @@ fn kill_9_during_a_write_storm_loses_no_acknowledged_write() {
             statuses.lock().unwrap()
         );
         assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-        assert!(in_db >= acked.len() as i64 && in_db <= acked.len() as i64 + 8, "{in_db} rows for {} acks", acked.len());
+        assert!(
+            in_db >= acked.len() as i64 && in_db <= acked.len() as i64 + 8,
+            "{in_db} rows for {} acks",
+            acked.len()
+        );
         assert!(!acked.is_empty());
         total_acked += acked.len();
         ping_ok(server.port);
@@ -817,7 +855,11 @@ fn a_full_disk_refuses_writes_with_503_and_recovers() {
     let mount = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(&mountpoint).output();
     let mounted = mount.as_ref().is_ok_and(|o| o.status.success());
     if !mounted {
-        let uid = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
         let why = match &mount {
             Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
             Err(e) => e.to_string(),
@@ -902,14 +944,8 @@ fn serve_briefly(dir: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        cmd.arg("--config").arg(&config).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -989,14 +1025,16 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let mut raw = Vec::new();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.read_to_end(&mut raw).unwrap();
-    let resp = parse_response(&raw).unwrap_or_else(|e| panic!("no response to the in-flight request ({e}):\n{}", server.log()));
+    let resp = parse_response(&raw)
+        .unwrap_or_else(|e| panic!("no response to the in-flight request ({e}):\n{}", server.log()));
     assert_eq!(resp.status, 200, "{}", resp.text());
     let status = server.terminate().expect("exit status");
     assert!(status.success(), "exit: {status}\n{}", server.log());
     let log = server.log();
     assert!(log.contains("stopped"), "{log}");
     assert_eq!(integrity(&server.db_path()), "ok");
-    let n: i64 = server.db().query_row("select count(*) from accounts where username = 'inflight'", [], |r| r.get(0)).unwrap();
+    let n: i64 =
+        server.db().query_row("select count(*) from accounts where username = 'inflight'", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1);
     println!("in-flight request answered {} during the stop; exit {status}", resp.status);
 }
@@ -1056,7 +1094,8 @@ fn the_front_end_enforces_its_limits_and_speaks_http_1_1() {
     assert_eq!(status_of(&exchange(port, long_uri.as_bytes())), 414);
     // 100 short headers are fine.
     let hundred: String = (0..98).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let ok = exchange(port, format!("GET /api/ping HTTP/1.1\r\nHost: x\r\n{hundred}Connection: close\r\n\r\n").as_bytes());
+    let ok =
+        exchange(port, format!("GET /api/ping HTTP/1.1\r\nHost: x\r\n{hundred}Connection: close\r\n\r\n").as_bytes());
     assert_eq!(status_of(&ok), 200);
 
     // Garbage and malformed requests: 400.
@@ -1112,7 +1151,8 @@ fn the_front_end_enforces_its_limits_and_speaks_http_1_1() {
     assert_eq!(resp.status, 200, "{}", resp.text());
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    s.write_all(b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
     let raw = read_until_close(&mut s);
     assert_eq!(statuses(&raw), vec![413], "{}", String::from_utf8_lossy(&raw));
 
@@ -1144,7 +1184,10 @@ fn the_front_end_enforces_its_limits_and_speaks_http_1_1() {
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     let resp = parse_response(&buf[..n]).unwrap();
-    assert!(resp.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("Connection") && v.eq_ignore_ascii_case("keep-alive")));
+    assert!(resp
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("Connection") && v.eq_ignore_ascii_case("keep-alive")));
     s.write_all(b"GET /api/ping HTTP/1.0\r\n\r\n").unwrap();
     assert_eq!(status_of(&read_until_close(&mut s)), 200);
 
@@ -1159,7 +1202,12 @@ fn the_front_end_enforces_its_limits_and_speaks_http_1_1() {
 
     // Refusals are counted under their own labels, never raw paths.
     let log = server.log();
-    assert!(log.contains("(headers too large) 431") && log.contains("(uri too long) 414") && log.contains("(bad request) 400"), "{log}");
+    assert!(
+        log.contains("(headers too large) 431")
+            && log.contains("(uri too long) 414")
+            && log.contains("(bad request) 400"),
+        "{log}"
+    );
     assert!(!log.contains("qqqq"));
 }
 
@@ -1176,9 +1224,12 @@ fn connections_over_the_cap_are_answered_503() {
         s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         let mut buf = vec![0u8; 4096];
         match s.read(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => admitted += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                admitted += 1
+            }
             Ok(n) if n > 0 => {
-                let resp = parse_response(&buf[..n]).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&buf[..n])));
+                let resp =
+                    parse_response(&buf[..n]).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&buf[..n])));
                 assert_eq!(resp.status, 503);
                 assert!(resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Retry-After")));
                 refused += 1;

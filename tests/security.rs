@@ -71,33 +71,87 @@ fn matrix() -> Vec<Row> {
         row("GET", "/api/ping", "/api/ping", Public),
         row("POST", "/api/account_creation_request_tokens", "/api/account_creation_request_tokens", Public),
         row("POST", "/api/account_creation_tokens", "/api/account_creation_tokens", Admin),
-        with("POST", "/api/account_creation_tokens/send-by-push", "/api/account_creation_tokens/send-by-push", Public,
-            json!({"pn_provider": "fcm", "pn_param": "p", "pn_prid": "x"})),
-        with("POST", "/api/account_creation_tokens/using-account-creation-request-token",
-            "/api/account_creation_tokens/using-account-creation-request-token", Public,
-            json!({"account_creation_request_token": "0123456789abc"})),
+        with(
+            "POST",
+            "/api/account_creation_tokens/send-by-push",
+            "/api/account_creation_tokens/send-by-push",
+            Public,
+            json!({"pn_provider": "fcm", "pn_param": "p", "pn_prid": "x"}),
+        ),
+        with(
+            "POST",
+            "/api/account_creation_tokens/using-account-creation-request-token",
+            "/api/account_creation_tokens/using-account-creation-request-token",
+            Public,
+            json!({"account_creation_request_token": "0123456789abc"}),
+        ),
         row("POST", "/api/accounts/auth_token", "/api/accounts/auth_token", Public),
-        row("GET", "/api/accounts/auth_token/{auth_token}/attach", "/api/accounts/auth_token/{auth_token}/attach", User),
+        row(
+            "GET",
+            "/api/accounts/auth_token/{auth_token}/attach",
+            "/api/accounts/auth_token/{auth_token}/attach",
+            User,
+        ),
         row("GET", "/api/accounts/me/api_key/{auth_token}", "/api/accounts/me/api_key/{auth_token}", Public),
         // --- API: public account endpoints ---
         with("POST", "/api/accounts/public", "/api/accounts/public", Public, json!({"username": "pub{n}"})),
-        with("POST", "/api/accounts/with-account-creation-token", "/api/accounts/with-account-creation-token", Public,
-            json!({"username": "tok{n}", "password": "x", "algorithm": "SHA-256", "account_creation_token": "nope"})),
-        with("POST", "/api/accounts/recover-by-phone", "/api/accounts/recover-by-phone", Public, json!({"phone": "+33612345678"})),
+        with(
+            "POST",
+            "/api/accounts/with-account-creation-token",
+            "/api/accounts/with-account-creation-token",
+            Public,
+            json!({"username": "tok{n}", "password": "x", "algorithm": "SHA-256", "account_creation_token": "nope"}),
+        ),
+        with(
+            "POST",
+            "/api/accounts/recover-by-phone",
+            "/api/accounts/recover-by-phone",
+            Public,
+            json!({"phone": "+33612345678"}),
+        ),
         row("GET", "/api/accounts/{sip}/info", "/api/accounts/{victim_sip}/info", Public),
         row("GET", "/api/accounts/{phone}/info-by-phone", "/api/accounts/+33612345678/info-by-phone", Public),
         row("GET", "/api/accounts/{sip}/recover/{recover_key}", "/api/accounts/{victim_sip}/recover/abc", Public),
-        with("POST", "/api/accounts/{sip}/activate/email", "/api/accounts/{victim_sip}/activate/email", Public, json!({"code": "0000"})),
-        with("POST", "/api/accounts/{sip}/activate/phone", "/api/accounts/{victim_sip}/activate/phone", Public, json!({"code": "0000"})),
+        with(
+            "POST",
+            "/api/accounts/{sip}/activate/email",
+            "/api/accounts/{victim_sip}/activate/email",
+            Public,
+            json!({"code": "0000"}),
+        ),
+        with(
+            "POST",
+            "/api/accounts/{sip}/activate/phone",
+            "/api/accounts/{victim_sip}/activate/phone",
+            Public,
+            json!({"code": "0000"}),
+        ),
         // --- API: me ---
         row("GET", "/api/accounts/me", "/api/accounts/me", User),
         row("DELETE", "/api/accounts/me", "/api/accounts/me", User),
         row("GET", "/api/accounts/me/api_key", "/api/accounts/me/api_key", User),
         row("GET", "/api/accounts/me/provision", "/api/accounts/me/provision", User),
-        with("POST", "/api/accounts/me/email/request", "/api/accounts/me/email/request", User, json!({"email": "new{n}@example.net"})),
-        with("POST", "/api/accounts/me/password", "/api/accounts/me/password", User,
-            json!({"algorithm": "SHA-256", "old_password": PASSWORD, "password": "changed123"})),
-        with("POST", "/api/accounts/me/phone/request", "/api/accounts/me/phone/request", User, json!({"phone": "+3361234{n}"})),
+        with(
+            "POST",
+            "/api/accounts/me/email/request",
+            "/api/accounts/me/email/request",
+            User,
+            json!({"email": "new{n}@example.net"}),
+        ),
+        with(
+            "POST",
+            "/api/accounts/me/password",
+            "/api/accounts/me/password",
+            User,
+            json!({"algorithm": "SHA-256", "old_password": PASSWORD, "password": "changed123"}),
+        ),
+        with(
+            "POST",
+            "/api/accounts/me/phone/request",
+            "/api/accounts/me/phone/request",
+            User,
+            json!({"phone": "+3361234{n}"}),
+        ),
         with("POST", "/api/accounts/me/phone", "/api/accounts/me/phone", User, json!({"code": "0000"})),
         row("GET", "/api/accounts/me/devices", "/api/accounts/me/devices", User),
         row("DELETE", "/api/accounts/me/devices/{uuid}", "/api/accounts/me/devices/nouuid", User),
@@ -107,12 +161,23 @@ fn matrix() -> Vec<Row> {
         row("GET", "/contacts/vcard/{sip}", "/contacts/vcard/{buddy_sip}", User),
         // --- API: admin accounts ---
         row("GET", "/api/accounts", "/api/accounts", Admin),
-        with("POST", "/api/accounts", "/api/accounts", Admin, json!({"username": "new{n}", "password": "x12345", "algorithm": "SHA-256"})),
+        with(
+            "POST",
+            "/api/accounts",
+            "/api/accounts",
+            Admin,
+            json!({"username": "new{n}", "password": "x12345", "algorithm": "SHA-256"}),
+        ),
         row("GET", "/api/accounts/{sip}/search", "/api/accounts/{victim_sip}/search", Admin),
         row("GET", "/api/accounts/{email}/search-by-email", "/api/accounts/{victim_email}/search-by-email", Admin),
         row("GET", "/api/accounts/{id}", "/api/accounts/{id}", Admin),
-        with("PUT", "/api/accounts/{id}", "/api/accounts/{id}", Admin,
-            json!({"username": "{victim}", "password": "x12345", "algorithm": "SHA-256", "dtmf_protocol": "sipinfo"})),
+        with(
+            "PUT",
+            "/api/accounts/{id}",
+            "/api/accounts/{id}",
+            Admin,
+            json!({"username": "{victim}", "password": "x12345", "algorithm": "SHA-256", "dtmf_protocol": "sipinfo"}),
+        ),
         row("DELETE", "/api/accounts/{id}", "/api/accounts/{id}", Admin),
         row("GET", "/api/accounts/{id}/activate", "/api/accounts/{id}/activate", Admin),
         row("GET", "/api/accounts/{id}/deactivate", "/api/accounts/{id}/deactivate", Admin),
@@ -131,12 +196,29 @@ fn matrix() -> Vec<Row> {
         row("POST", "/api/accounts/{id}/types/{type_id}", "/api/accounts/{id}/types/{type2_id}", Admin),
         row("DELETE", "/api/accounts/{id}/types/{type_id}", "/api/accounts/{id}/types/{type_id}", Admin),
         row("GET", "/api/accounts/{id}/actions", "/api/accounts/{id}/actions", Admin),
-        with("POST", "/api/accounts/{id}/actions", "/api/accounts/{id}/actions", Admin, json!({"key": "newaction{n}", "code": "2"})),
+        with(
+            "POST",
+            "/api/accounts/{id}/actions",
+            "/api/accounts/{id}/actions",
+            Admin,
+            json!({"key": "newaction{n}", "code": "2"}),
+        ),
         row("GET", "/api/accounts/{id}/actions/{action_id}", "/api/accounts/{id}/actions/{action_id}", Admin),
-        with("PUT", "/api/accounts/{id}/actions/{action_id}", "/api/accounts/{id}/actions/{action_id}", Admin,
-            json!({"key": "changed{n}", "code": "3"})),
+        with(
+            "PUT",
+            "/api/accounts/{id}/actions/{action_id}",
+            "/api/accounts/{id}/actions/{action_id}",
+            Admin,
+            json!({"key": "changed{n}", "code": "3"}),
+        ),
         row("DELETE", "/api/accounts/{id}/actions/{action_id}", "/api/accounts/{id}/actions/{action_id}", Admin),
-        with("POST", "/api/messages", "/api/messages", Admin, json!({"to": "sip:{victim}@sip.example.org", "body": "hi"})),
+        with(
+            "POST",
+            "/api/messages",
+            "/api/messages",
+            Admin,
+            json!({"to": "sip:{victim}@sip.example.org", "body": "hi"}),
+        ),
         row("GET", "/api/statistics/{period}", "/api/statistics/day", Admin),
         // --- provisioning ---
         row("GET", "/provisioning", "/provisioning", Public),
@@ -160,13 +242,31 @@ fn matrix() -> Vec<Row> {
         with("POST", "/authenticate/phone/confirm", "/authenticate/phone/confirm", WebPublic, json!({"code": "0000"})),
         row("GET", "/register", "/register", WebPublic),
         row("GET", "/register/email", "/register/email", WebPublic),
-        with("POST", "/register/email", "/register/email", WebPublic, json!({"username": "reg{n}", "email": "reg{n}@example.net"})),
+        with(
+            "POST",
+            "/register/email",
+            "/register/email",
+            WebPublic,
+            json!({"username": "reg{n}", "email": "reg{n}@example.net"}),
+        ),
         row("GET", "/register/phone", "/register/phone", WebPublic),
-        with("POST", "/register/phone", "/register/phone", WebPublic, json!({"username": "regp{n}", "phone": "+3361299{n}"})),
+        with(
+            "POST",
+            "/register/phone",
+            "/register/phone",
+            WebPublic,
+            json!({"username": "regp{n}", "phone": "+3361299{n}"}),
+        ),
         row("GET", "/authenticate/email/check/{sip}", "/authenticate/email/check/{victim_sip}", WebPublic),
         row("GET", "/authenticate/email/{code}", "/authenticate/email/nocode", WebPublic),
         row("GET", "/creation_token/check/{token}", "/creation_token/check/notoken", WebPublic),
-        with("POST", "/creation_token/validate", "/creation_token/validate", WebPublic, json!({"account_creation_request_token": "notoken"})),
+        with(
+            "POST",
+            "/creation_token/validate",
+            "/creation_token/validate",
+            WebPublic,
+            json!({"account_creation_request_token": "notoken"}),
+        ),
         row("GET", "/authenticate/qrcode", "/authenticate/qrcode", WebPublic),
         row("GET", "/authenticate/qrcode/{token}", "/authenticate/qrcode/{auth_token}", WebPublic),
         row("GET", "/auth_tokens/qrcode/{token}", "/auth_tokens/qrcode/{auth_token}", WebPublic),
@@ -175,9 +275,21 @@ fn matrix() -> Vec<Row> {
         row("GET", "/panel", "/panel", WebUser),
         row("POST", "/api_key", "/api_key", WebUser),
         row("GET", "/password", "/password", WebUser),
-        with("POST", "/password", "/password", WebUser, json!({"old_password": PASSWORD, "password": "changed123", "password_confirmation": "changed123"})),
+        with(
+            "POST",
+            "/password",
+            "/password",
+            WebUser,
+            json!({"old_password": PASSWORD, "password": "changed123", "password_confirmation": "changed123"}),
+        ),
         row("GET", "/email", "/email", WebUser),
-        with("POST", "/email/request", "/email/request", WebUser, json!({"email": "changed{n}@example.net", "email_confirmation": "changed{n}@example.net"})),
+        with(
+            "POST",
+            "/email/request",
+            "/email/request",
+            WebUser,
+            json!({"email": "changed{n}@example.net", "email_confirmation": "changed{n}@example.net"}),
+        ),
         row("GET", "/email/{hash}", "/email/{email_hash}", WebUser),
         row("GET", "/delete", "/delete", WebUser),
         with("DELETE", "/delete", "/delete", WebUser, json!({"identifier": "{victim}@sip.example.org"})),
@@ -190,38 +302,99 @@ fn matrix() -> Vec<Row> {
         row("GET", "/admin/accounts", "/admin/accounts", WebAdmin),
         with("POST", "/admin/accounts/search", "/admin/accounts/search", WebAdmin, json!({"search": "vic"})),
         row("GET", "/admin/accounts/create", "/admin/accounts/create", WebAdmin),
-        with("POST", "/admin/accounts", "/admin/accounts", WebAdmin,
-            json!({"username": "webnew{n}", "domain": DOMAIN, "password": "x12345", "password_confirmation": "x12345"})),
+        with(
+            "POST",
+            "/admin/accounts",
+            "/admin/accounts",
+            WebAdmin,
+            json!({"username": "webnew{n}", "domain": DOMAIN, "password": "x12345", "password_confirmation": "x12345"}),
+        ),
         with("DELETE", "/admin/accounts", "/admin/accounts", WebAdmin, json!({"account_id": "{id}"})),
         row("GET", "/admin/accounts/types", "/admin/accounts/types", WebAdmin),
         row("GET", "/admin/accounts/types/create", "/admin/accounts/types/create", WebAdmin),
         with("POST", "/admin/accounts/types", "/admin/accounts/types", WebAdmin, json!({"key": "webtype{n}"})),
         row("GET", "/admin/accounts/types/{id}/edit", "/admin/accounts/types/{type_id}/edit", WebAdmin),
-        with("PUT", "/admin/accounts/types/{id}", "/admin/accounts/types/{type_id}", WebAdmin, json!({"key": "webrenamed{n}"})),
+        with(
+            "PUT",
+            "/admin/accounts/types/{id}",
+            "/admin/accounts/types/{type_id}",
+            WebAdmin,
+            json!({"key": "webrenamed{n}"}),
+        ),
         row("GET", "/admin/accounts/types/{id}/delete", "/admin/accounts/types/{type_id}/delete", WebAdmin),
         row("DELETE", "/admin/accounts/types/{id}", "/admin/accounts/types/{type_id}", WebAdmin),
         row("GET", "/admin/accounts/{id}/show", "/admin/accounts/{id}/show", WebAdmin),
         row("GET", "/admin/accounts/{search}", "/admin/accounts/{victim}", WebAdmin),
         row("GET", "/admin/accounts/{id}/edit", "/admin/accounts/{id}/edit", WebAdmin),
-        with("PUT", "/admin/accounts/{id}", "/admin/accounts/{id}", WebAdmin, json!({"username": "{victim}", "domain": DOMAIN, "display_name": "Edited"})),
+        with(
+            "PUT",
+            "/admin/accounts/{id}",
+            "/admin/accounts/{id}",
+            WebAdmin,
+            json!({"username": "{victim}", "domain": DOMAIN, "display_name": "Edited"}),
+        ),
         row("GET", "/admin/accounts/{id}/delete", "/admin/accounts/{id}/delete", WebAdmin),
         row("POST", "/admin/accounts/{id}/{toggle}", "/admin/accounts/{id}/admin", WebAdmin),
         row("GET", "/admin/accounts/{id}/external_account", "/admin/accounts/{id}/external_account", WebAdmin),
-        with("PUT", "/admin/accounts/{id}/external_account", "/admin/accounts/{id}/external_account", WebAdmin,
-            json!({"username": "ext{n}", "domain": "ext.example.net", "protocol": "TCP", "password": "extsecret", "algorithm": "MD5"})),
+        with(
+            "PUT",
+            "/admin/accounts/{id}/external_account",
+            "/admin/accounts/{id}/external_account",
+            WebAdmin,
+            json!({"username": "ext{n}", "domain": "ext.example.net", "protocol": "TCP", "password": "extsecret", "algorithm": "MD5"}),
+        ),
         row("DELETE", "/admin/accounts/{id}/external_account", "/admin/accounts/{id}/external_account", WebAdmin),
-        row("POST", "/admin/accounts/{id}/external_account/attach", "/admin/accounts/{id}/external_account/attach", WebAdmin),
+        row(
+            "POST",
+            "/admin/accounts/{id}/external_account/attach",
+            "/admin/accounts/{id}/external_account/attach",
+            WebAdmin,
+        ),
         row("GET", "/admin/accounts/{id}/contacts/create", "/admin/accounts/{id}/contacts/create", WebAdmin),
-        with("POST", "/admin/accounts/{id}/contacts", "/admin/accounts/{id}/contacts", WebAdmin, json!({"sip": "{other}@sip.example.org"})),
-        with("DELETE", "/admin/accounts/{id}/contacts", "/admin/accounts/{id}/contacts", WebAdmin, json!({"contact_id": "{buddy_id}"})),
+        with(
+            "POST",
+            "/admin/accounts/{id}/contacts",
+            "/admin/accounts/{id}/contacts",
+            WebAdmin,
+            json!({"sip": "{other}@sip.example.org"}),
+        ),
+        with(
+            "DELETE",
+            "/admin/accounts/{id}/contacts",
+            "/admin/accounts/{id}/contacts",
+            WebAdmin,
+            json!({"contact_id": "{buddy_id}"}),
+        ),
         row("GET", "/admin/accounts/{id}/types/create", "/admin/accounts/{id}/types/create", WebAdmin),
-        with("POST", "/admin/accounts/{id}/types", "/admin/accounts/{id}/types", WebAdmin, json!({"account_type_id": "{type2_id}"})),
+        with(
+            "POST",
+            "/admin/accounts/{id}/types",
+            "/admin/accounts/{id}/types",
+            WebAdmin,
+            json!({"account_type_id": "{type2_id}"}),
+        ),
         row("DELETE", "/admin/accounts/{id}/types/{type_id}", "/admin/accounts/{id}/types/{type_id}", WebAdmin),
         row("GET", "/admin/accounts/{id}/actions/create", "/admin/accounts/{id}/actions/create", WebAdmin),
-        with("POST", "/admin/accounts/{id}/actions", "/admin/accounts/{id}/actions", WebAdmin, json!({"key": "webaction{n}", "code": "4"})),
-        row("GET", "/admin/accounts/{id}/actions/{action_id}/edit", "/admin/accounts/{id}/actions/{action_id}/edit", WebAdmin),
-        with("PUT", "/admin/accounts/{id}/actions/{action_id}", "/admin/accounts/{id}/actions/{action_id}", WebAdmin,
-            json!({"key": "webchanged{n}", "code": "5"})),
+        with(
+            "POST",
+            "/admin/accounts/{id}/actions",
+            "/admin/accounts/{id}/actions",
+            WebAdmin,
+            json!({"key": "webaction{n}", "code": "4"}),
+        ),
+        row(
+            "GET",
+            "/admin/accounts/{id}/actions/{action_id}/edit",
+            "/admin/accounts/{id}/actions/{action_id}/edit",
+            WebAdmin,
+        ),
+        with(
+            "PUT",
+            "/admin/accounts/{id}/actions/{action_id}",
+            "/admin/accounts/{id}/actions/{action_id}",
+            WebAdmin,
+            json!({"key": "webchanged{n}", "code": "5"}),
+        ),
         row("DELETE", "/admin/accounts/{id}/actions/{action_id}", "/admin/accounts/{id}/actions/{action_id}", WebAdmin),
         row("GET", "/admin/statistics", "/admin/statistics", WebAdmin),
         row("GET", "/admin/statistics/{period}", "/admin/statistics/day", WebAdmin),
@@ -276,7 +449,8 @@ fn declared_routes() -> BTreeSet<(String, String)> {
 fn route_matrix_lists_every_route() {
     let declared = declared_routes();
     assert!(declared.len() > 100, "the source scan found too few routes: {declared:?}");
-    let listed: BTreeSet<(String, String)> = matrix().iter().map(|r| (r.method.to_string(), r.label.to_string())).collect();
+    let listed: BTreeSet<(String, String)> =
+        matrix().iter().map(|r| (r.method.to_string(), r.label.to_string())).collect();
     let missing: Vec<_> = declared.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&declared).collect();
     assert!(missing.is_empty(), "routes without a row in the security matrix: {missing:?}");
@@ -375,15 +549,19 @@ fn plain_account(server: &Server, admin_key: &str, prefix: &str) -> Actor {
 impl Fixture {
     fn admins(server: &Server) -> (Actor, Actor) {
         let (_, _, key) = server.admin("rootadmin");
-        let id: i64 = server.db().query_row("SELECT id FROM accounts WHERE username = 'rootadmin'", [], |r| r.get(0)).unwrap();
+        let id: i64 =
+            server.db().query_row("SELECT id FROM accounts WHERE username = 'rootadmin'", [], |r| r.get(0)).unwrap();
         let admin = Actor { id, username: "rootadmin".into(), key, web: session(server, id) };
         let out = server.cli(&["spaces:create-update", OTHER_DOMAIN, OTHER_HOST]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let out = server.cli(&["accounts:create-admin-account", "-u", "frootadmin", "-p", PASSWORD, "-d", OTHER_DOMAIN]);
+        let out =
+            server.cli(&["accounts:create-admin-account", "-u", "frootadmin", "-p", PASSWORD, "-d", OTHER_DOMAIN]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let id: i64 = server
             .db()
-            .query_row("SELECT id FROM accounts WHERE username = 'frootadmin' AND domain = ?1", [OTHER_DOMAIN], |r| r.get(0))
+            .query_row("SELECT id FROM accounts WHERE username = 'frootadmin' AND domain = ?1", [OTHER_DOMAIN], |r| {
+                r.get(0)
+            })
             .unwrap();
         let foreign = Actor { id, username: "frootadmin".into(), key: api_key(server, id), web: session(server, id) };
         (admin, foreign)
@@ -396,8 +574,20 @@ impl Fixture {
         let buddy = plain_account(server, &key, "buddy");
         server.post(&format!("/api/accounts/{}/contacts/{}", victim.id, buddy.id)).key(&key).send().expect(200);
         let n = next();
-        let t1 = server.post("/api/account_types").key(&key).json(json!({"key": format!("type{n}")})).send().expect(201).json();
-        let t2 = server.post("/api/account_types").key(&key).json(json!({"key": format!("typeb{n}")})).send().expect(201).json();
+        let t1 = server
+            .post("/api/account_types")
+            .key(&key)
+            .json(json!({"key": format!("type{n}")}))
+            .send()
+            .expect(201)
+            .json();
+        let t2 = server
+            .post("/api/account_types")
+            .key(&key)
+            .json(json!({"key": format!("typeb{n}")}))
+            .send()
+            .expect(201)
+            .json();
         let t1 = t1["id"].as_i64().unwrap();
         server.post(&format!("/api/accounts/{}/types/{t1}", victim.id)).key(&key).send().expect(200);
         let action = server
@@ -407,9 +597,11 @@ impl Fixture {
             .send()
             .expect(201)
             .json();
-        let auth_token = server.post("/api/accounts/auth_token").send().expect(201).json()["token"].as_str().unwrap().to_string();
+        let auth_token =
+            server.post("/api/accounts/auth_token").send().expect(201).json()["token"].as_str().unwrap().to_string();
         // A provisioning token, as `/api/accounts/{id}/provision` gives one.
-        let provisioned = server.get(&format!("/api/accounts/{}/provision", victim.id)).key(&key).send().expect(200).json();
+        let provisioned =
+            server.get(&format!("/api/accounts/{}/provision", victim.id)).key(&key).send().expect(200).json();
         let hash = secret("h");
         server
             .db()
@@ -432,7 +624,10 @@ impl Fixture {
         values.insert("type2_id", t2["id"].as_i64().unwrap().to_string());
         values.insert("action_id", action["id"].as_i64().unwrap().to_string());
         values.insert("auth_token", auth_token);
-        values.insert("provisioning_token", provisioned["provisioning_token"].as_str().expect("provisioning_token").to_string());
+        values.insert(
+            "provisioning_token",
+            provisioned["provisioning_token"].as_str().expect("provisioning_token").to_string(),
+        );
         values.insert("email_hash", hash);
         Fixture { admin, foreign, victim, other, guest: session(server, rusqlite::types::Null), values }
     }
@@ -597,16 +792,25 @@ fn authorization_matrix() {
                 let who: Caller = $who;
                 if !$ok {
                     let body: String = r.text().chars().take(200).collect();
-                    failures.push(format!("{what} as {who:?}: got {} (Location {:?}), expected {}; {body}", r.status, location(r), $expected));
+                    failures.push(format!(
+                        "{what} as {who:?}: got {} (Location {:?}), expected {}; {body}",
+                        r.status,
+                        location(r),
+                        $expected
+                    ));
                 }
             }};
         }
         // Refused callers first, each checked to change nothing.
         let refused: Vec<(Caller, bool)> = match row.access {
             User => vec![(Caller::Anonymous, true)],
-            Admin => vec![(Caller::Anonymous, true), (Caller::User, true), (Caller::Other, true), (Caller::Foreign, true)],
+            Admin => {
+                vec![(Caller::Anonymous, true), (Caller::User, true), (Caller::Other, true), (Caller::Foreign, true)]
+            }
             WebUser => vec![(Caller::Anonymous, true), (Caller::User, false)],
-            WebAdmin => vec![(Caller::Anonymous, true), (Caller::User, true), (Caller::Foreign, true), (Caller::Admin, false)],
+            WebAdmin => {
+                vec![(Caller::Anonymous, true), (Caller::User, true), (Caller::Foreign, true), (Caller::Admin, false)]
+            }
             WebPublic => vec![(Caller::Anonymous, false)],
             Public | Metrics => vec![],
         };
@@ -652,7 +856,8 @@ fn authorization_matrix() {
 
         // The other Space's admin on its own host: this Space's accounts
         // do not exist there.
-        let targets_victim = row.path.contains("{id}") || row.path.contains("{victim_sip}") || row.path.contains("{victim_email}");
+        let targets_victim =
+            row.path.contains("{id}") || row.path.contains("{victim_sip}") || row.path.contains("{victim_email}");
         if matches!(row.access, Admin | WebAdmin) && targets_victim {
             let before = fingerprint(&server);
             let r = send(&server, &f, row, Caller::ForeignHome, true);
@@ -671,10 +876,14 @@ fn authorization_matrix() {
         // Routes whose success ends on the login page, and routes calling
         // a service this test does not run (push, SMS, Redis): 503 there
         // still proves the caller was let through.
-        let ends_at_login = matches!(row.label, "/logout" | "/delete") && row.access == WebUser || row.label == "/logout";
+        let ends_at_login =
+            matches!(row.label, "/logout" | "/delete") && row.access == WebUser || row.label == "/logout";
         let external = matches!(
             row.label,
-            "/api/account_creation_tokens/send-by-push" | "/api/accounts/me/phone/request" | "/api/accounts/me/devices/{uuid}" | "/devices"
+            "/api/account_creation_tokens/send-by-push"
+                | "/api/accounts/me/phone/request"
+                | "/api/accounts/me/devices/{uuid}"
+                | "/devices"
         );
         let r = if (ends_at_login && location(&r) == "/login") || (external && r.status == 503) {
             Resp { status: 200, headers: Vec::new(), body: Vec::new() }
@@ -710,7 +919,12 @@ fn authorization_matrix() {
         }
         // Rows whose success changes the fixture's accounts or keys get a
         // fresh fixture.
-        if row.method != "GET" || row.label.contains("api_key") || row.label.contains("activate") || row.label == "/logout" || row.label.contains("/auth") {
+        if row.method != "GET"
+            || row.label.contains("api_key")
+            || row.label.contains("activate")
+            || row.label == "/logout"
+            || row.label.contains("/auth")
+        {
             let (admin, foreign) = (f.admin, f.foreign);
             // The admin's own session may have been used by a destructive
             // row; keep its key, renew the session.
@@ -741,7 +955,8 @@ fn authorization_matrix() {
 /// An admin's portal session on `server` (by the admin's id).
 fn admin_session(server: &Server) -> (String, Session) {
     let (_, _, key) = server.admin("rootadmin");
-    let id: i64 = server.db().query_row("SELECT id FROM accounts WHERE username = 'rootadmin'", [], |r| r.get(0)).unwrap();
+    let id: i64 =
+        server.db().query_row("SELECT id FROM accounts WHERE username = 'rootadmin'", [], |r| r.get(0)).unwrap();
     (key, session(server, id))
 }
 
@@ -756,7 +971,11 @@ fn sql_metacharacters_are_literal_text() {
     // Display names differing only where a LIKE wildcard would match.
     let names = [("plainxb", "axb"), ("underab", "a_b"), ("percent", "a%b"), ("quoting", "a'q\"b\\s;--")];
     for (username, display) in names {
-        common::create_account(&server, &key, json!({"username": username, "password": PASSWORD, "algorithm": "SHA-256", "display_name": display}));
+        common::create_account(
+            &server,
+            &key,
+            json!({"username": username, "password": PASSWORD, "algorithm": "SHA-256", "display_name": display}),
+        );
     }
     let listed = |needle: &str| -> BTreeSet<&'static str> {
         let path = format!("/admin/accounts/{}", common::urlencode(needle));
@@ -786,7 +1005,19 @@ fn sql_metacharacters_are_literal_text() {
 
     // API lookups by address, e-mail and phone: metacharacters find nothing
     // and break nothing.
-    for needle in ["%", "_", "'", "\"", "\\", "--", ";", "' OR '1'='1", "%@sip.example.org", "_nderab@sip.example.org", "underab@%"] {
+    for needle in [
+        "%",
+        "_",
+        "'",
+        "\"",
+        "\\",
+        "--",
+        ";",
+        "' OR '1'='1",
+        "%@sip.example.org",
+        "_nderab@sip.example.org",
+        "underab@%",
+    ] {
         let enc = common::urlencode(needle);
         for path in [
             format!("/api/accounts/{enc}/search"),
@@ -799,7 +1030,11 @@ fn sql_metacharacters_are_literal_text() {
             assert!(r.status == 404 || r.status == 422, "{path}: {} {}", r.status, r.text());
         }
     }
-    assert_eq!(server.get("/api/accounts/underab@sip.example.org/search").key(&key).send().status, 200, "the exact address still works");
+    assert_eq!(
+        server.get("/api/accounts/underab@sip.example.org/search").key(&key).send().status,
+        200,
+        "the exact address still works"
+    );
     assert_eq!(server.count("accounts"), 5, "nothing created or deleted");
 }
 
@@ -833,12 +1068,19 @@ fn xml_entries(text: &str) -> Vec<(String, String, String)> {
                     "gt" => ">".into(),
                     "quot" => "\"".into(),
                     "apos" => "'".into(),
-                    other => r.resolve_char_ref().ok().flatten().map(String::from).unwrap_or_else(|| panic!("unknown reference &{other};")),
+                    other => r
+                        .resolve_char_ref()
+                        .ok()
+                        .flatten()
+                        .map(String::from)
+                        .unwrap_or_else(|| panic!("unknown reference &{other};")),
                 };
                 value.push_str(&c);
             }
             Event::CData(c) if entry.is_some() => value.push_str(&String::from_utf8_lossy(&c)),
-            Event::End(e) if e.name().as_ref() == b"entry" => out.push((section.clone(), entry.take().unwrap(), value.clone())),
+            Event::End(e) if e.name().as_ref() == b"entry" => {
+                out.push((section.clone(), entry.take().unwrap(), value.clone()))
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -855,10 +1097,15 @@ fn provisioning_xml_escapes_markup() {
     let server = Server::start(&[("ACCOUNT_PROVISIONING_RC_FILE", rc.to_str().unwrap())]);
     let (_, _, key) = server.admin("rootadmin");
     let name = "Eve </entry><entry name=\"password\">x</entry> ]]> & \"q\" \\";
-    let id = common::create_account(&server, &key, json!({"username": "hostile", "password": PASSWORD, "algorithm": "SHA-256", "display_name": name}))["id"]
+    let id = common::create_account(
+        &server,
+        &key,
+        json!({"username": "hostile", "password": PASSWORD, "algorithm": "SHA-256", "display_name": name}),
+    )["id"]
         .as_i64()
         .unwrap();
-    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"]
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()
+        ["provisioning_token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -902,10 +1149,16 @@ fn try_raw(server: &Server, request: &[u8]) -> Option<Resp> {
 fn headers_cannot_be_split() {
     let server = Server::start(&[]);
     let (key, web) = admin_session(&server);
-    let injected = |r: &Resp| r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("X-Injected") || v.contains("injected=1"));
+    let injected =
+        |r: &Resp| r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("X-Injected") || v.contains("injected=1"));
     // A redirect built from a search needle.
     for needle in ["x\r\nX-Injected: 1", "x\nSet-Cookie: injected=1", "x%0d%0aX-Injected:%201", "x\r\n\r\n<html>"] {
-        let r = server.post("/admin/accounts/search").no_accept().header("Cookie", &web.cookie).form(&[("_token", &web.csrf), ("search", needle)]).send();
+        let r = server
+            .post("/admin/accounts/search")
+            .no_accept()
+            .header("Cookie", &web.cookie)
+            .form(&[("_token", &web.csrf), ("search", needle)])
+            .send();
         assert_eq!(r.status, 302);
         assert!(!injected(&r), "{needle:?} split a header: {:?}", r.headers);
         let to = location(&r);
@@ -922,16 +1175,28 @@ fn headers_cannot_be_split() {
         "/authenticate/qrcode/x%0d%0aX-Injected:%201",
         "/auth_tokens/auth/x%0d%0aX-Injected:%201",
     ] {
-        let r = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {}\r\nConnection: close\r\n\r\n", web.cookie).as_bytes());
+        let r = raw(
+            &server,
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {}\r\nConnection: close\r\n\r\n", web.cookie)
+                .as_bytes(),
+        );
         assert!(r.status < 500, "{path}: {}", r.status);
         assert!(!injected(&r), "{path} split a header: {:?}", r.headers);
     }
     // Values stored by one request and put in a header by another: the
     // QR code's URL carries only the server's own URL and token.
-    let id = common::create_account(&server, &key, json!({"username": "qrowner", "password": PASSWORD, "algorithm": "SHA-256"}))["id"]
+    let id = common::create_account(
+        &server,
+        &key,
+        json!({"username": "qrowner", "password": PASSWORD, "algorithm": "SHA-256"}),
+    )["id"]
         .as_i64()
         .unwrap();
-    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()
+        ["provisioning_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
     assert!(!injected(&r));
     assert_eq!(r.header("X-Qrcode-URL"), Some(server.url(&format!("/provisioning/{token}"))));
@@ -959,7 +1224,11 @@ fn vcard_values_cannot_inject_properties() {
         .unwrap();
     server.post(&format!("/api/accounts/{}/contacts/{contact}", owner.0)).key(&key).send().expect(200);
     // An action key with a line break, if the API takes one.
-    let action = server.post(&format!("/api/accounts/{contact}/actions")).key(&key).json(json!({"key": "k;x,y\nEMAIL:z", "code": "1"})).send();
+    let action = server
+        .post(&format!("/api/accounts/{contact}/actions"))
+        .key(&key)
+        .json(json!({"key": "k;x,y\nEMAIL:z", "code": "1"}))
+        .send();
     assert!(action.status == 201 || action.status == 422, "{}", action.text());
     for path in ["/contacts/vcard", "/contacts/vcard/cardcontact@sip.example.org"] {
         let text = server.get(path).no_accept().key(&owner.1).send().expect(200).text();
@@ -1000,7 +1269,10 @@ fn asset_paths_do_not_traverse() {
         let r = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes());
         assert_eq!(r.status, 404, "{path}: {}", r.text());
         let body = r.text();
-        assert!(!body.contains("[package]") && !body.contains("root:") && !body.contains("fn main"), "{path} leaked a file");
+        assert!(
+            !body.contains("[package]") && !body.contains("root:") && !body.contains("fn main"),
+            "{path} leaked a file"
+        );
     }
 }
 
@@ -1009,27 +1281,45 @@ fn malformed_input_is_refused_not_a_crash() {
     let server = Server::start(&[]);
     let (key, web) = admin_session(&server);
     let accounts = server.count("accounts");
-    let create = |body: &[u8]| server.post("/api/accounts").key(&key).header("Content-Type", "application/json").body(body.to_vec()).send();
+    let create = |body: &[u8]| {
+        server.post("/api/accounts").key(&key).header("Content-Type", "application/json").body(body.to_vec()).send()
+    };
     // Over-long values: the validation's 422, never a 500.
     let long = "a".repeat(100_000);
     for field in ["username", "password", "email", "display_name", "phone", "dtmf_protocol", "algorithm", "domain"] {
         let mut body = json!({"username": "longtest", "password": PASSWORD, "algorithm": "SHA-256"});
         body[field] = json!(long);
         let r = create(body.to_string().as_bytes());
-        assert!(r.status == 422 || (r.status == 200 && field == "domain"), "{field}: {} {}", r.status, r.text().chars().take(200).collect::<String>());
+        assert!(
+            r.status == 422 || (r.status == 200 && field == "domain"),
+            "{field}: {} {}",
+            r.status,
+            r.text().chars().take(200).collect::<String>()
+        );
         if r.status == 200 {
             server.delete(&format!("/api/accounts/{}", r.json()["id"])).key(&key).send().expect(200);
         }
     }
     // Bodies that are not the JSON they claim to be.
     let dup = br#"{"username":"dupone","username":"duptwo","password":"secret123","algorithm":"SHA-256"}"#.to_vec();
-    let deep = format!("{{\"username\":\"deeptest\",\"password\":\"secret123\",\"algorithm\":\"SHA-256\",\"x\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        "{{\"username\":\"deeptest\",\"password\":\"secret123\",\"algorithm\":\"SHA-256\",\"x\":{}1{}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let huge = br#"{"username":"hugetest","password":"secret123","algorithm":"SHA-256","activated":1e999999}"#.to_vec();
     let bigint = br#"{"username":"biginttest","password":"secret123","algorithm":"SHA-256","activated":123456789012345678901234567890}"#.to_vec();
     let mut not_utf8 = br#"{"username":"utf"#.to_vec();
     not_utf8.extend_from_slice(&[0xff, 0xfe, 0xc0, 0x80]);
     not_utf8.extend_from_slice(br#"","password":"secret123","algorithm":"SHA-256"}"#);
-    for (what, body) in [("duplicate keys", dup), ("deep nesting", deep.into_bytes()), ("huge number", huge), ("huge integer", bigint), ("invalid UTF-8", not_utf8), ("truncated", b"{\"username\":".to_vec())] {
+    for (what, body) in [
+        ("duplicate keys", dup),
+        ("deep nesting", deep.into_bytes()),
+        ("huge number", huge),
+        ("huge integer", bigint),
+        ("invalid UTF-8", not_utf8),
+        ("truncated", b"{\"username\":".to_vec()),
+    ] {
         let r = create(&body);
         assert!((400..500).contains(&r.status), "{what}: {} {}", r.status, r.text());
     }
@@ -1055,7 +1345,13 @@ fn malformed_input_is_refused_not_a_crash() {
     let mut form = format!("_token={}&username=", web.csrf).into_bytes();
     form.extend_from_slice(&[0xff, 0xfe]);
     form.extend_from_slice(format!("&domain={}&password=%ff", "d".repeat(50_000)).as_bytes());
-    let r = server.post("/admin/accounts").no_accept().header("Cookie", &web.cookie).header("Content-Type", "application/x-www-form-urlencoded").body(form).send();
+    let r = server
+        .post("/admin/accounts")
+        .no_accept()
+        .header("Cookie", &web.cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send();
     assert!(r.status == 422 || r.status == 302 && location(&r).starts_with("/admin"), "{} {}", r.status, location(&r));
     assert_eq!(server.count("accounts"), accounts);
 }
@@ -1089,15 +1385,42 @@ fn garbage_credentials_are_401_not_500() {
         let expected = if auth.len() > 8 * 1024 { 431 } else { 401 };
         assert_eq!(r.status, expected, "Authorization {:?}: {}", auth.chars().take(80).collect::<String>(), r.text());
     }
-    for from in ["sip:", "sip:@", "<sip:@>", "sip:digestuser", "digestuser@sip.example.org", "\"a\" <sip:digestuser@sip.example.org", "sip:digestuser@sip.example.org;tag=\"", &format!("sip:{long}@{long}"), "sip:a@b@c", "%00", "<>"] {
-        let r = server.get("/api/accounts/me").header("From", from).header("Authorization", "Digest username=\"digestuser\"").send();
+    for from in [
+        "sip:",
+        "sip:@",
+        "<sip:@>",
+        "sip:digestuser",
+        "digestuser@sip.example.org",
+        "\"a\" <sip:digestuser@sip.example.org",
+        "sip:digestuser@sip.example.org;tag=\"",
+        &format!("sip:{long}@{long}"),
+        "sip:a@b@c",
+        "%00",
+        "<>",
+    ] {
+        let r = server
+            .get("/api/accounts/me")
+            .header("From", from)
+            .header("Authorization", "Digest username=\"digestuser\"")
+            .send();
         let too_large = from.len() > 8 * 1024 && r.status == 431;
-        assert!(r.status == 401 || r.status == 422 || too_large, "From {:?}: {} {}", from.chars().take(60).collect::<String>(), r.status, r.text());
+        assert!(
+            r.status == 401 || r.status == 422 || too_large,
+            "From {:?}: {} {}",
+            from.chars().take(60).collect::<String>(),
+            r.status,
+            r.text()
+        );
     }
     // Garbage API keys: 401, whatever their shape.
     for key in [" ", "'", "' OR '1'='1", "%", &long] {
         let r = server.get("/api/accounts/me").header("x-api-key", key).send();
-        assert!(r.status == 401 || (key.trim().is_empty() && r.status == 422), "key {:?}: {}", key.chars().take(40).collect::<String>(), r.status);
+        assert!(
+            r.status == 401 || (key.trim().is_empty() && r.status == 422),
+            "key {:?}: {}",
+            key.chars().take(40).collect::<String>(),
+            r.status
+        );
     }
     let r = try_raw(&server, b"GET /api/accounts/me HTTP/1.1\r\nHost: x\r\nFrom: sip:digestuser@sip.example.org\r\nAuthorization: Digest username=\"\xff\xfe\", response=\"\xc0\"\r\nConnection: close\r\n\r\n");
     assert!(r.is_none_or(|r| r.status == 401 || r.status == 400), "non-UTF-8 Authorization");
@@ -1124,7 +1447,8 @@ fn secrets_never_reach_the_log() {
     )["id"]
         .as_i64()
         .unwrap();
-    let user_key = server.get("/api/accounts/me/api_key").digest("secretuser", DOMAIN, password, None).expect(200).text();
+    let user_key =
+        server.get("/api/accounts/me/api_key").digest("secretuser", DOMAIN, password, None).expect(200).text();
     secrets.push(user_key.clone());
     server.get("/api/accounts/me").key(&user_key).send().expect(200);
     server.get("/api/accounts/me").header("Cookie", &format!("x-api-key={user_key}")).send().expect(200);
@@ -1139,15 +1463,29 @@ fn secrets_never_reach_the_log() {
     let authorization = challenge.authorization("GET", "/api/accounts/me", "secretuser", wrong_password, 1, "c0ffee00");
     let response = authorization.split("response=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     secrets.push(response);
-    server.get("/api/accounts/me").header("From", &format!("sip:secretuser@{DOMAIN}")).header("Authorization", &authorization).send().expect(401);
+    server
+        .get("/api/accounts/me")
+        .header("From", &format!("sip:secretuser@{DOMAIN}"))
+        .header("Authorization", &authorization)
+        .send()
+        .expect(401);
 
     // Password change.
     let new_password = "N3w-pw-not-in-logs";
     secrets.push(new_password.into());
-    server.post("/api/accounts/me/password").key(&user_key).json(json!({"algorithm": "SHA-256", "old_password": password, "password": new_password})).send().expect(200);
+    server
+        .post("/api/accounts/me/password")
+        .key(&user_key)
+        .json(json!({"algorithm": "SHA-256", "old_password": password, "password": new_password}))
+        .send()
+        .expect(200);
 
     // Provisioning token, its QR code, reset_password.
-    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()
+        ["provisioning_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(token.clone());
     server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
     server.get(&format!("/provisioning/{token}")).no_accept().send().expect(200);
@@ -1166,7 +1504,10 @@ fn secrets_never_reach_the_log() {
     server.post(&format!("/api/accounts/{id}/recover-by-email")).key(&key).send().expect(200);
 
     // Account creation token.
-    let creation = server.post("/api/account_creation_tokens").key(&key).send().expect(201).json()["token"].as_str().unwrap().to_string();
+    let creation = server.post("/api/account_creation_tokens").key(&key).send().expect(201).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(creation.clone());
     let token_password = "T0ken-acct-pw-secret";
     secrets.push(token_password.into());
@@ -1183,16 +1524,30 @@ fn secrets_never_reach_the_log() {
     let csrf = page.split("name=\"_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     secrets.push(cookie.split('=').nth(1).unwrap().to_string());
     secrets.push(csrf.clone());
-    let r = server.post("/authenticate").no_accept().header("Cookie", &cookie).form(&[("_token", &csrf), ("username", "secretuser"), ("password", wrong_password)]).send();
+    let r = server
+        .post("/authenticate")
+        .no_accept()
+        .header("Cookie", &cookie)
+        .form(&[("_token", &csrf), ("username", "secretuser"), ("password", wrong_password)])
+        .send();
     assert_eq!(r.status, 422);
-    let r = server.post("/authenticate").no_accept().header("Cookie", &cookie).form(&[("_token", &csrf), ("username", "secretuser"), ("password", new_password)]).send();
+    let r = server
+        .post("/authenticate")
+        .no_accept()
+        .header("Cookie", &cookie)
+        .form(&[("_token", &csrf), ("username", "secretuser"), ("password", new_password)])
+        .send();
     assert_eq!(r.status, 302, "{}", r.text());
     let session = r.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
     secrets.push(session.split('=').nth(1).unwrap().to_string());
     server.get("/panel").no_accept().header("Accept", "text/html").header("Cookie", &session).send().expect(200);
 
     // A password reset by provisioning (the new HA1s are collected below).
-    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()["provisioning_token"].as_str().unwrap().to_string();
+    let token = server.get(&format!("/api/accounts/{id}/provision")).key(&key).send().expect(200).json()
+        ["provisioning_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(token.clone());
     server.get(&format!("/provisioning/{token}?reset_password")).no_accept().send().expect(200);
 

@@ -165,7 +165,10 @@ fn csrf_and_access_levels() {
     b.get("/login");
     // No token, wrong token: 403, nothing done.
     assert_eq!(b.post_raw("/authenticate", &[("username", "carol01"), ("password", "secret123")]).status, 403);
-    assert_eq!(b.post_raw("/authenticate", &[("_token", "forged"), ("username", "carol01"), ("password", "secret123")]).status, 403);
+    assert_eq!(
+        b.post_raw("/authenticate", &[("_token", "forged"), ("username", "carol01"), ("password", "secret123")]).status,
+        403
+    );
     assert!(b.get("/panel").status == 302);
 
     // Not logged in: redirects to /login.
@@ -178,7 +181,13 @@ fn csrf_and_access_levels() {
 
     // Logged in, not admin: 403 pages.
     b.login("carol01", "secret123");
-    for path in ["/admin/accounts", "/admin/accounts/create", &format!("/admin/accounts/{id}/show"), "/admin/accounts/types", "/admin/statistics/week"] {
+    for path in [
+        "/admin/accounts",
+        "/admin/accounts/create",
+        &format!("/admin/accounts/{id}/show"),
+        "/admin/accounts/types",
+        "/admin/statistics/week",
+    ] {
         let r = b.get(path);
         assert_eq!(r.status, 403, "{path}");
         assert!(r.text().contains("Unauthorized area"));
@@ -199,25 +208,53 @@ fn panel_password_email_api_key_delete() {
     let id = user(&server, &key, "dave0001", "secret123");
     let mut b = Browser::new(&server);
     b.login("dave0001", "secret123");
-    let hash = |s: &Server| -> String { s.db().query_row(&format!("SELECT password FROM passwords WHERE account_id = {id}"), [], |r| r.get(0)).unwrap() };
+    let hash = |s: &Server| -> String {
+        s.db().query_row(&format!("SELECT password FROM passwords WHERE account_id = {id}"), [], |r| r.get(0)).unwrap()
+    };
     let original = hash(&server);
 
     // Password: wrong current password, mismatch, too short: nothing changes.
-    let r = b.submit("/password", "/password", &[("old_password", "bad"), ("password", "newsecret1"), ("password_confirmation", "newsecret1")]).expect(422);
+    let r = b
+        .submit(
+            "/password",
+            "/password",
+            &[("old_password", "bad"), ("password", "newsecret1"), ("password_confirmation", "newsecret1")],
+        )
+        .expect(422);
     assert!(r.text().contains("Incorrect old password"));
-    let r = b.submit("/password", "/password", &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "other")]).expect(422);
+    let r = b
+        .submit(
+            "/password",
+            "/password",
+            &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "other")],
+        )
+        .expect(422);
     assert!(r.text().contains("confirmation does not match"));
-    let r = b.submit("/password", "/password", &[("old_password", "secret123"), ("password", "abc"), ("password_confirmation", "abc")]).expect(422);
+    let r = b
+        .submit(
+            "/password",
+            "/password",
+            &[("old_password", "secret123"), ("password", "abc"), ("password_confirmation", "abc")],
+        )
+        .expect(422);
     assert!(r.text().contains("at least 6 characters"));
     assert_eq!(hash(&server), original);
     // Success with SHA-256.
     let r = b.submit(
         "/password",
         "/password",
-        &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "newsecret1"), ("password_sha256", "1")],
+        &[
+            ("old_password", "secret123"),
+            ("password", "newsecret1"),
+            ("password_confirmation", "newsecret1"),
+            ("password_sha256", "1"),
+        ],
     );
     assert_eq!(r.status, 302, "{}", r.text());
-    let algo: String = server.db().query_row(&format!("SELECT algorithm FROM passwords WHERE account_id = {id}"), [], |r| r.get(0)).unwrap();
+    let algo: String = server
+        .db()
+        .query_row(&format!("SELECT algorithm FROM passwords WHERE account_id = {id}"), [], |r| r.get(0))
+        .unwrap();
     assert_eq!(algo, "SHA-256");
     assert!(b.get("/panel").text().contains("Password updated."));
 
@@ -227,21 +264,48 @@ fn panel_password_email_api_key_delete() {
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM api_keys WHERE account_id = {id}")), 1);
 
     // Email change needs the current password and a matching confirmation.
-    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "wrong")]).expect(422);
+    let r = b
+        .submit(
+            "/email",
+            "/email/request",
+            &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "wrong")],
+        )
+        .expect(422);
     assert!(r.text().contains("The current password is incorrect."));
     assert!(r.text().contains("value=\"new@example.net\""));
-    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "x@example.net"), ("current_password", "newsecret1")]).expect(422);
+    let r = b
+        .submit(
+            "/email",
+            "/email/request",
+            &[
+                ("email", "new@example.net"),
+                ("email_confirmation", "x@example.net"),
+                ("current_password", "newsecret1"),
+            ],
+        )
+        .expect(422);
     assert!(r.text().contains("confirmation does not match"));
-    let r = b.submit("/email", "/email/request", &[("email", "bad"), ("email_confirmation", "bad"), ("current_password", "newsecret1")]).expect(422);
+    let r = b
+        .submit(
+            "/email",
+            "/email/request",
+            &[("email", "bad"), ("email_confirmation", "bad"), ("current_password", "newsecret1")],
+        )
+        .expect(422);
     assert!(r.text().contains("valid email"));
     assert_eq!(count_where(&server, "SELECT count(*) FROM email_changed"), 0);
     // MAIL_DRIVER is empty: the mail is logged, the request stored.
-    let r = b.submit("/email", "/email/request", &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "newsecret1")]);
+    let r = b.submit(
+        "/email",
+        "/email/request",
+        &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "newsecret1")],
+    );
     assert_eq!(r.status, 302, "{}", r.text());
     let hash_link: String = server.db().query_row("SELECT hash FROM email_changed", [], |r| r.get(0)).unwrap();
     assert_eq!(b.get("/email/wronghashwronghash").status, 404);
     b.get(&format!("/email/{hash_link}")).expect(302);
-    let email: String = server.db().query_row(&format!("SELECT email FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let email: String =
+        server.db().query_row(&format!("SELECT email FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
     assert_eq!(email, "new@example.net");
 
     // Deletion: the identifier must be the session's account.
@@ -267,22 +331,51 @@ fn admin_accounts_crud_and_provisioning() {
 
     // Create: each validation error, data unchanged.
     let before = server.count("accounts");
-    let r = b.submit("/admin/accounts/create", "/admin/accounts", &[("username", "Bad Name"), ("password", "abc"), ("email", "nope"), ("phone", "12"), ("dtmf_protocol", "zzz")]).expect(422);
+    let r = b
+        .submit(
+            "/admin/accounts/create",
+            "/admin/accounts",
+            &[
+                ("username", "Bad Name"),
+                ("password", "abc"),
+                ("email", "nope"),
+                ("phone", "12"),
+                ("dtmf_protocol", "zzz"),
+            ],
+        )
+        .expect(422);
     let text = r.text();
-    for m in ["No uppercase letters are allowed.", "at least 6 characters", "valid email", "phone number starting with +", "The selected dtmf protocol is invalid."] {
+    for m in [
+        "No uppercase letters are allowed.",
+        "at least 6 characters",
+        "valid email",
+        "phone number starting with +",
+        "The selected dtmf protocol is invalid.",
+    ] {
         assert!(text.contains(m), "{m}");
     }
     assert!(text.contains("value=\"Bad Name\""));
     assert_eq!(server.count("accounts"), before);
-    let r = b.submit("/admin/accounts/create", "/admin/accounts", &[("username", "adminuser"), ("password", "secret123")]).expect(422);
+    let r = b
+        .submit("/admin/accounts/create", "/admin/accounts", &[("username", "adminuser"), ("password", "secret123")])
+        .expect(422);
     assert!(r.text().contains("has already been taken"));
 
-    let r = b.submit(
-        "/admin/accounts/create",
-        "/admin/accounts",
-        &[("username", "erin0001"), ("password", "secret123"), ("password_sha256", "1"), ("email", "erin@example.net"), ("display_name", "Erin"), ("phone", "+33611111111"), ("dtmf_protocol", "rfc2833")],
-    )
-    .expect(302);
+    let r = b
+        .submit(
+            "/admin/accounts/create",
+            "/admin/accounts",
+            &[
+                ("username", "erin0001"),
+                ("password", "secret123"),
+                ("password_sha256", "1"),
+                ("email", "erin@example.net"),
+                ("display_name", "Erin"),
+                ("phone", "+33611111111"),
+                ("dtmf_protocol", "rfc2833"),
+            ],
+        )
+        .expect(302);
     let show = r.header("Location").unwrap();
     let id: i64 = show.trim_start_matches("/admin/accounts/").trim_end_matches("/show").parse().unwrap();
     let page = b.get(&show).expect(200).text();
@@ -303,33 +396,81 @@ fn admin_accounts_crud_and_provisioning() {
     let edit = format!("/admin/accounts/{id}/edit");
     let update = format!("/admin/accounts/{id}");
     let stored = |s: &Server| -> (String, String) {
-        s.db().query_row(&format!("SELECT password, algorithm FROM passwords WHERE account_id = {id}"), [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+        s.db()
+            .query_row(&format!("SELECT password, algorithm FROM passwords WHERE account_id = {id}"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
     };
     let before_edit = stored(&server);
     let form = b.get(&edit).expect(200).text();
-    assert!(form.contains("value=\"erin@example.net\"") && !form.contains("name=\"password\" required"), "no required password on edit");
-    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")]).expect(422);
-    assert!(r.text().contains("valid email") && r.text().contains("value=\"x\"") && !r.text().contains("The password field is required."));
-    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0009"), ("password", ""), ("email", "erin@example.net")]).expect(422);
+    assert!(
+        form.contains("value=\"erin@example.net\"") && !form.contains("name=\"password\" required"),
+        "no required password on edit"
+    );
+    let r = b
+        .submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")])
+        .expect(422);
+    assert!(
+        r.text().contains("valid email")
+            && r.text().contains("value=\"x\"")
+            && !r.text().contains("The password field is required.")
+    );
+    let r = b
+        .submit(
+            &edit,
+            &update,
+            &[("_method", "PUT"), ("username", "erin0009"), ("password", ""), ("email", "erin@example.net")],
+        )
+        .expect(422);
     assert!(r.text().contains("A new password is required when the username or domain changes"));
-    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", "abc"), ("email", "erin@example.net")]).expect(422);
+    let r = b
+        .submit(
+            &edit,
+            &update,
+            &[("_method", "PUT"), ("username", "erin0001"), ("password", "abc"), ("email", "erin@example.net")],
+        )
+        .expect(422);
     assert!(r.text().contains("at least 6 characters") && !r.text().contains("value=\"abc\""));
-    let r = b.submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "erin@example.net"), ("display_name", "Erin B"), ("phone", "+33611111111"), ("dtmf_protocol", "rfc2833")]);
+    let r = b.submit(
+        &edit,
+        &update,
+        &[
+            ("_method", "PUT"),
+            ("username", "erin0001"),
+            ("password", ""),
+            ("email", "erin@example.net"),
+            ("display_name", "Erin B"),
+            ("phone", "+33611111111"),
+            ("dtmf_protocol", "rfc2833"),
+        ],
+    );
     assert_eq!(r.status, 302, "{}", r.text());
     assert_eq!(stored(&server), before_edit, "an empty password keeps the stored one");
-    let shown: String = server.db().query_row(&format!("SELECT display_name FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let shown: String =
+        server.db().query_row(&format!("SELECT display_name FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
     assert_eq!(shown, "Erin B");
     // No CSRF token: 403, nothing changed.
     b.get(&edit);
-    assert_eq!(b.post_raw(&update, &[("_method", "PUT"), ("username", "erin0001"), ("display_name", "Forged")]).status, 403);
+    assert_eq!(
+        b.post_raw(&update, &[("_method", "PUT"), ("username", "erin0001"), ("display_name", "Forged")]).status,
+        403
+    );
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE display_name = 'Forged'")), 0);
     let r = b.submit(
         &format!("/admin/accounts/{id}/edit"),
         &format!("/admin/accounts/{id}"),
-        &[("_method", "PUT"), ("username", "erin0002"), ("password", "secret456"), ("email", "erin2@example.net"), ("dtmf_protocol", "rfc2833")],
+        &[
+            ("_method", "PUT"),
+            ("username", "erin0002"),
+            ("password", "secret456"),
+            ("email", "erin2@example.net"),
+            ("dtmf_protocol", "rfc2833"),
+        ],
     );
     assert_eq!(r.status, 302, "{}", r.text());
-    let name: String = server.db().query_row(&format!("SELECT username FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let name: String =
+        server.db().query_row(&format!("SELECT username FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
     assert_eq!(name, "erin0002");
 
     // Toggles are POST forms.
@@ -340,36 +481,81 @@ fn admin_accounts_crud_and_provisioning() {
     assert_eq!(count_where(&server, &format!("SELECT admin FROM accounts WHERE id = {id}")), 1);
     b.submit(&show, &format!("/admin/accounts/{id}/unadmin"), &[]).expect(302);
     assert_eq!(count_where(&server, &format!("SELECT admin FROM accounts WHERE id = {id}")), 0);
-    let me: i64 = server.db().query_row("SELECT id FROM accounts WHERE username = 'adminuser'", [], |r| r.get(0)).unwrap();
+    let me: i64 =
+        server.db().query_row("SELECT id FROM accounts WHERE username = 'adminuser'", [], |r| r.get(0)).unwrap();
     assert_eq!(b.submit(&show, &format!("/admin/accounts/{me}/unadmin"), &[]).status, 403);
 
     // Provisioning: QR image, link, renewal invalidates the old token.
     b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
-    let old: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let old: String = server
+        .db()
+        .query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0))
+        .unwrap();
     let page = b.get(&show).text();
     assert!(page.contains(&format!("/provisioning/qrcode/{old}")) && page.contains(&format!("/provisioning/{old}")));
     b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
-    let new: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let new: String = server
+        .db()
+        .query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0))
+        .unwrap();
     assert_ne!(old, new);
     assert_eq!(server.get(&format!("/provisioning/{old}")).send().status, 404);
 
     // Contacts, types, actions.
-    let r = b.submit(&format!("/admin/accounts/{id}/contacts/create"), &format!("/admin/accounts/{id}/contacts"), &[("sip", "ghost@nowhere")]).expect(422);
+    let r = b
+        .submit(
+            &format!("/admin/accounts/{id}/contacts/create"),
+            &format!("/admin/accounts/{id}/contacts"),
+            &[("sip", "ghost@nowhere")],
+        )
+        .expect(422);
     assert!(r.text().contains("doesn't exist"));
-    b.submit(&format!("/admin/accounts/{id}/contacts/create"), &format!("/admin/accounts/{id}/contacts"), &[("sip", &format!("adminuser@{DOMAIN}"))]).expect(302);
+    b.submit(
+        &format!("/admin/accounts/{id}/contacts/create"),
+        &format!("/admin/accounts/{id}/contacts"),
+        &[("sip", &format!("adminuser@{DOMAIN}"))],
+    )
+    .expect(302);
     assert_eq!(server.count("contacts"), 1);
     let r = b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "Bad Key")]).expect(422);
     assert!(r.text().contains("No uppercase letters are allowed."));
     b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "device_door")]).expect(302);
-    let type_id: i64 = server.db().query_row("SELECT id FROM account_types WHERE key = 'device_door'", [], |r| r.get(0)).unwrap();
-    b.submit(&format!("/admin/accounts/{id}/types/create"), &format!("/admin/accounts/{id}/types"), &[("account_type_id", &type_id.to_string())]).expect(302);
+    let type_id: i64 =
+        server.db().query_row("SELECT id FROM account_types WHERE key = 'device_door'", [], |r| r.get(0)).unwrap();
+    b.submit(
+        &format!("/admin/accounts/{id}/types/create"),
+        &format!("/admin/accounts/{id}/types"),
+        &[("account_type_id", &type_id.to_string())],
+    )
+    .expect(302);
     assert!(b.get(&show).text().contains("device_door"));
-    let r = b.submit(&format!("/admin/accounts/{id}/actions/create"), &format!("/admin/accounts/{id}/actions"), &[("key", "open"), ("code", "12 ab")]).expect(422);
+    let r = b
+        .submit(
+            &format!("/admin/accounts/{id}/actions/create"),
+            &format!("/admin/accounts/{id}/actions"),
+            &[("key", "open"), ("code", "12 ab")],
+        )
+        .expect(422);
     assert!(r.text().contains("only contain letters and numbers"));
-    b.submit(&format!("/admin/accounts/{id}/actions/create"), &format!("/admin/accounts/{id}/actions"), &[("key", "open_door"), ("code", "12ab")]).expect(302);
+    b.submit(
+        &format!("/admin/accounts/{id}/actions/create"),
+        &format!("/admin/accounts/{id}/actions"),
+        &[("key", "open_door"), ("code", "12ab")],
+    )
+    .expect(302);
     assert_eq!(server.count("account_actions"), 1);
-    b.submit(&format!("/admin/accounts/types/{type_id}/edit"), &format!("/admin/accounts/types/{type_id}"), &[("_method", "PUT"), ("key", "device_gate")]).expect(302);
-    b.submit(&format!("/admin/accounts/types/{type_id}/delete"), &format!("/admin/accounts/types/{type_id}"), &[("_method", "DELETE")]).expect(302);
+    b.submit(
+        &format!("/admin/accounts/types/{type_id}/edit"),
+        &format!("/admin/accounts/types/{type_id}"),
+        &[("_method", "PUT"), ("key", "device_gate")],
+    )
+    .expect(302);
+    b.submit(
+        &format!("/admin/accounts/types/{type_id}/delete"),
+        &format!("/admin/accounts/types/{type_id}"),
+        &[("_method", "DELETE")],
+    )
+    .expect(302);
     assert_eq!(count_where(&server, "SELECT count(*) FROM account_types WHERE key = 'device_gate'"), 0);
 
     // Statistics: inline SVG, no script.
@@ -381,7 +567,12 @@ fn admin_accounts_crud_and_provisioning() {
 
     // Delete with confirmation.
     b.get(&format!("/admin/accounts/{id}/delete")).expect(200);
-    b.submit(&format!("/admin/accounts/{id}/delete"), "/admin/accounts", &[("_method", "DELETE"), ("account_id", &id.to_string())]).expect(302);
+    b.submit(
+        &format!("/admin/accounts/{id}/delete"),
+        "/admin/accounts",
+        &[("_method", "DELETE"), ("account_id", &id.to_string())],
+    )
+    .expect(302);
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE id = {id}")), 0);
     assert_eq!(b.get(&show).status, 404);
 }
@@ -401,7 +592,20 @@ fn email_registration_and_recovery() {
     let r = b.submit("/register/email", "/register/email", &form).expect(422);
     assert!(r.text().contains("The terms must be accepted."));
     assert!(r.text().contains("value=\"frank001\""));
-    let r = b.submit("/register/email", "/register/email", &[("username", "+3312345678"), ("email", "x"), ("email_confirmation", "x"), ("password", "secret123"), ("password_confirmation", "secret123"), ("terms", "1")]).expect(422);
+    let r = b
+        .submit(
+            "/register/email",
+            "/register/email",
+            &[
+                ("username", "+3312345678"),
+                ("email", "x"),
+                ("email_confirmation", "x"),
+                ("password", "secret123"),
+                ("password_confirmation", "secret123"),
+                ("terms", "1"),
+            ],
+        )
+        .expect(422);
     assert!(r.text().contains("cannot be a phone number"));
     assert_eq!(server.count("accounts"), 0);
 
@@ -409,8 +613,14 @@ fn email_registration_and_recovery() {
     with_terms.push(("terms", "1"));
     let r = b.submit("/register/email", "/register/email", &with_terms).expect(302);
     assert!(r.header("Location").unwrap().starts_with("/authenticate/email/check/"));
-    assert!(!b.get(&r.header("Location").unwrap()).text().contains("frank@example.net"), "the check page must not leak the address");
-    let key: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0)).unwrap();
+    assert!(
+        !b.get(&r.header("Location").unwrap()).text().contains("frank@example.net"),
+        "the check page must not leak the address"
+    );
+    let key: String = server
+        .db()
+        .query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(b.get("/authenticate/email/AAAAAAAAAAAAA").status, 404);
     b.get(&format!("/authenticate/email/{key}")).expect(302);
     assert!(b.get("/panel").text().contains("frank001@"));
@@ -419,18 +629,28 @@ fn email_registration_and_recovery() {
 
     // Recovery: same answer for known and unknown accounts.
     let mut g = Browser::new(&server);
-    let known = g.submit("/login/email", "/authenticate/email", &[("email", "frank@example.net"), ("username", "frank001")]).expect(200).text();
-    let unknown = g.submit("/login/email", "/authenticate/email", &[("email", "ghost@example.net"), ("username", "ghost01")]).expect(200).text();
+    let known = g
+        .submit("/login/email", "/authenticate/email", &[("email", "frank@example.net"), ("username", "frank001")])
+        .expect(200)
+        .text();
+    let unknown = g
+        .submit("/login/email", "/authenticate/email", &[("email", "ghost@example.net"), ("username", "ghost01")])
+        .expect(200)
+        .text();
     let strip = |s: &str| s.split("_token").next().unwrap_or("").to_string();
     assert_eq!(strip(&known), strip(&unknown));
     let r = g.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
     assert!(r.text().contains("valid email") && r.text().contains("The username field is required."));
     // The recovery link logs in; the forgotten password can be replaced.
-    let key: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0)).unwrap();
+    let key: String = server
+        .db()
+        .query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0))
+        .unwrap();
     g.get(&format!("/authenticate/email/{key}")).expect(302);
     let page = g.get("/password").text();
     assert!(!page.contains("old_password"));
-    g.submit("/password", "/password", &[("password", "brandnew1"), ("password_confirmation", "brandnew1")]).expect(302);
+    g.submit("/password", "/password", &[("password", "brandnew1"), ("password_confirmation", "brandnew1")])
+        .expect(302);
     let mut h = Browser::new(&server);
     h.login("frank001", "brandnew1");
 }
@@ -512,14 +732,27 @@ fn phone_registration_and_recovery_pages() {
     let mut b = Browser::new(&server);
     let choice = b.get("/register").expect(200).text();
     assert!(choice.contains("/register/phone"));
-    let r = b.submit("/register/phone", "/register/phone", &[("phone", "0612"), ("password", "secret123"), ("password_confirmation", "secret123")]).expect(422);
+    let r = b
+        .submit(
+            "/register/phone",
+            "/register/phone",
+            &[("phone", "0612"), ("password", "secret123"), ("password_confirmation", "secret123")],
+        )
+        .expect(422);
     assert!(r.text().contains("phone number starting with +"));
     assert_eq!(server.count("accounts"), 0);
     // OVH is not configured: the SMS fails (logged), the PIN page shows.
-    let r = b.submit("/register/phone", "/register/phone", &[("phone", "+33622222222"), ("password", "secret123"), ("password_confirmation", "secret123")]);
+    let r = b.submit(
+        "/register/phone",
+        "/register/phone",
+        &[("phone", "+33622222222"), ("password", "secret123"), ("password_confirmation", "secret123")],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("/authenticate/phone/confirm"));
-    let pin: String = server.db().query_row("SELECT confirmation_key FROM accounts WHERE phone = '+33622222222'", [], |r| r.get(0)).unwrap();
+    let pin: String = server
+        .db()
+        .query_row("SELECT confirmation_key FROM accounts WHERE phone = '+33622222222'", [], |r| r.get(0))
+        .unwrap();
     let r = b.submit("/login/phone", "/authenticate/phone/confirm", &[("code", "0000")]);
     assert_eq!(r.status, 422);
     b.submit("/login/phone", "/authenticate/phone/confirm", &[("code", &pin)]).expect(302);
@@ -582,7 +815,9 @@ fn admin_external_account_form() {
     // The imported pool is off on this instance: said with the seed's words.
     assert!(page.contains("The feature is not enabled on this instance."));
     let page = b.get(&form).expect(200).text();
-    for field in ["username", "domain", "realm", "registrar", "outbound_proxy", "protocol", "password", "password_sha256"] {
+    for field in
+        ["username", "domain", "realm", "registrar", "outbound_proxy", "protocol", "password", "password_sha256"]
+    {
         assert!(page.contains(&format!("name=\"{field}\"")), "{field}");
     }
     // CSRF token missing: 403, nothing stored.
@@ -592,7 +827,10 @@ fn admin_external_account_form() {
     // Each validation error: the form again with the message and the
     // typed values, never the password.
     let with = |field: &str, value: &'static str| -> Vec<(String, String)> {
-        valid.iter().map(|(k, v)| (k.to_string(), if *k == field { value.to_string() } else { v.to_string() })).collect()
+        valid
+            .iter()
+            .map(|(k, v)| (k.to_string(), if *k == field { value.to_string() } else { v.to_string() }))
+            .collect()
     };
     let cases: [(&str, &str, &str); 9] = [
         ("username", "", "The username field is required."),
@@ -601,7 +839,11 @@ fn admin_external_account_form() {
         ("domain", "not a host", "The domain must be a valid host name."),
         ("realm", "a realm", "The realm may not contain spaces"),
         ("registrar", "sip:registrar.example.net", "The registrar must be a host name, optionally followed by :port."),
-        ("outbound_proxy", "proxy.example.net:99999", "The outbound proxy must be a host name, optionally followed by :port."),
+        (
+            "outbound_proxy",
+            "proxy.example.net:99999",
+            "The outbound proxy must be a host name, optionally followed by :port.",
+        ),
         ("protocol", "SCTP", "The selected protocol is invalid."),
         ("password", "", "The password field is required."),
     ];
@@ -638,11 +880,24 @@ fn admin_external_account_form() {
         )
     );
     let page = b.get(&show).expect(200).text();
-    assert!(page.contains("External Account saved.") && page.contains("ivan.ext@voip.example.net") && page.contains("registrar.example.net:5070"));
+    assert!(
+        page.contains("External Account saved.")
+            && page.contains("ivan.ext@voip.example.net")
+            && page.contains("registrar.example.net:5070")
+    );
     b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
-    let token: String = server.db().query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0)).unwrap();
+    let token: String = server
+        .db()
+        .query_row(&format!("SELECT provisioning_token FROM accounts WHERE id = {id}"), [], |r| r.get(0))
+        .unwrap();
     let xml = server.get(&format!("/provisioning/{token}")).no_accept().send().expect(200).text();
-    for needle in ["sip:registrar.example.net:5070;transport=tcp", "sip:proxy.example.net;transport=tcp", "auth.example.net", &ha1, "external_account"] {
+    for needle in [
+        "sip:registrar.example.net:5070;transport=tcp",
+        "sip:proxy.example.net;transport=tcp",
+        "auth.example.net",
+        &ha1,
+        "external_account",
+    ] {
         assert!(xml.contains(needle), "{needle} in {xml}");
     }
 
@@ -657,10 +912,27 @@ fn admin_external_account_form() {
     b.submit(&form, &form, &refs).expect(302);
     let row = external_row(&server, id).unwrap();
     assert_eq!((row.3.as_deref(), row.6.as_str()), (None, ha1.as_str()));
-    let r = b.submit(&form, &form, &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
+    let r = b
+        .submit(
+            &form,
+            &form,
+            &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP")],
+        )
+        .expect(422);
     assert!(r.text().contains("A new password is required when the username, domain or realm changes"));
-    b.submit(&form, &form, &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "TLS"), ("password", "other-secret"), ("password_sha256", "1")])
-        .expect(302);
+    b.submit(
+        &form,
+        &form,
+        &[
+            ("_method", "PUT"),
+            ("username", "ivan.new"),
+            ("domain", "voip.example.net"),
+            ("protocol", "TLS"),
+            ("password", "other-secret"),
+            ("password_sha256", "1"),
+        ],
+    )
+    .expect(302);
     let row = external_row(&server, id).unwrap();
     assert_eq!(row.6, common::hash("SHA-256", "ivan.new:voip.example.net:other-secret"));
     assert_eq!((row.2.as_deref(), row.5.as_deref(), row.7.as_str()), (None, Some("TLS"), "SHA-256"));
@@ -668,7 +940,13 @@ fn admin_external_account_form() {
 
     // The same external account cannot serve two accounts.
     let other_form = format!("/admin/accounts/{other}/external_account");
-    let r = b.submit(&other_form, &other_form, &[("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP"), ("password", "x")]).expect(422);
+    let r = b
+        .submit(
+            &other_form,
+            &other_form,
+            &[("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP"), ("password", "x")],
+        )
+        .expect(422);
     assert!(r.text().contains("already attached to another account"));
 
     // Delete; a second time there is nothing left: 404.
@@ -681,8 +959,11 @@ fn admin_external_account_form() {
     // French.
     b.lang = Some("fr");
     let page = b.get(&form).expect(200).text();
-    assert!(page.contains("Associer un compte externe") && page.contains("Proxy sortant") && page.contains("Protocole"));
-    let r = b.submit(&form, &form, &[("username", "x"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
+    assert!(
+        page.contains("Associer un compte externe") && page.contains("Proxy sortant") && page.contains("Protocole")
+    );
+    let r =
+        b.submit(&form, &form, &[("username", "x"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
     assert!(r.text().contains("Veuillez corriger les erreurs ci-dessous."));
 }
 
@@ -707,7 +988,9 @@ fn admin_external_account_pool() {
     let show = format!("/admin/accounts/{id}/show");
     b.submit(&show, &format!("/admin/accounts/{id}/external_account"), &[("_method", "DELETE")]).expect(302);
     let page = b.get(&show).expect(200).text();
-    assert!(page.contains("Attach an imported External Account (1 left)") && !page.contains("The feature is not enabled"));
+    assert!(
+        page.contains("Attach an imported External Account (1 left)") && !page.contains("The feature is not enabled")
+    );
     let attach = format!("/admin/accounts/{id}/external_account/attach");
     b.submit(&show, &attach, &[]).expect(302);
     assert_eq!(external_row(&server, id).map(|r| r.0).as_deref(), Some("pool2"));
@@ -720,8 +1003,15 @@ fn admin_external_account_pool() {
 fn statistics_graphs_by_type_and_activation() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("adminuser");
-    for (name, phone, activated) in [("stat0001", None, true), ("stat0002", None, false), ("stat0003", Some("+33633333333"), true), ("stat0004", Some("+33644444444"), false), ("stat0005", Some("+33655555555"), false)] {
-        let mut body = serde_json::json!({"username": name, "password": "secret123", "algorithm": "MD5", "activated": activated});
+    for (name, phone, activated) in [
+        ("stat0001", None, true),
+        ("stat0002", None, false),
+        ("stat0003", Some("+33633333333"), true),
+        ("stat0004", Some("+33644444444"), false),
+        ("stat0005", Some("+33655555555"), false),
+    ] {
+        let mut body =
+            serde_json::json!({"username": name, "password": "secret123", "algorithm": "MD5", "activated": activated});
         if let Some(p) = phone {
             body["phone"] = serde_json::json!(p);
         }
@@ -750,16 +1040,31 @@ fn statistics_graphs_by_type_and_activation() {
 #[test]
 fn creation_token_page_and_api_anchors_without_the_panel() {
     let server = Server::start(&[("WEB_PANEL", "false")]);
-    let token = server.post("/api/account_creation_request_tokens").send().expect(201).json()["token"].as_str().unwrap().to_string();
+    let token = server.post("/api/account_creation_request_tokens").send().expect(201).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut b = Browser::new(&server);
     let page = b.get(&format!("/creation_token/check/{token}")).expect(200).text();
     assert!(page.contains("I'm not a robot"));
     // CSRF missing: 403, not validated.
     assert_eq!(b.post_raw("/creation_token/validate", &[("account_creation_request_token", &token)]).status, 403);
-    assert_eq!(count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"), 0);
-    let r = b.submit(&format!("/creation_token/check/{token}"), "/creation_token/validate", &[("account_creation_request_token", &token)]).expect(200);
+    assert_eq!(
+        count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"),
+        0
+    );
+    let r = b
+        .submit(
+            &format!("/creation_token/check/{token}"),
+            "/creation_token/validate",
+            &[("account_creation_request_token", &token)],
+        )
+        .expect(200);
     assert!(r.text().contains("The request is validated"));
-    assert_eq!(count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"), 1);
+    assert_eq!(
+        count_where(&server, "SELECT count(*) FROM account_creation_request_tokens WHERE validated_at IS NOT NULL"),
+        1
+    );
     assert_eq!(b.get("/creation_token/check/unknowntoken1").status, 404);
     b.lang = Some("fr");
     assert!(b.get(&format!("/creation_token/check/{token}")).text().contains("Je ne suis pas un robot"));

@@ -11,9 +11,28 @@ use regex::Regex;
 use std::sync::OnceLock;
 
 const FIELDS: &[&str] = &[
-    "username", "password", "password_confirmation", "old_password", "email", "phone", "domain", "algorithm",
-    "display_name", "activated", "admin", "dtmf_protocol", "confirmation_key_expires", "account_creation_token",
-    "code", "key", "role", "type", "name", "value", "contact_id", "",
+    "username",
+    "password",
+    "password_confirmation",
+    "old_password",
+    "email",
+    "phone",
+    "domain",
+    "algorithm",
+    "display_name",
+    "activated",
+    "admin",
+    "dtmf_protocol",
+    "confirmation_key_expires",
+    "account_creation_token",
+    "code",
+    "key",
+    "role",
+    "type",
+    "name",
+    "value",
+    "contact_id",
+    "",
 ];
 
 fn policy_regexes() -> &'static (Regex, Vec<Regex>) {

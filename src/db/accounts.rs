@@ -1,12 +1,12 @@
 //! `accounts`, `passwords`, `accounts_tombstones`, `activation_expirations`:
 //! the tables Flexisip reads, and what hangs directly on an account.
 
-use super::Cached;
-use super::query_in;
-use std::collections::HashMap;
 use super::optional;
+use super::query_in;
+use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection, Row};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -96,7 +96,12 @@ pub fn phone_taken(conn: &Connection, phone: &str, except_id: Option<i64>) -> ru
     )
 }
 
-pub fn username_taken(conn: &Connection, username: &str, domain: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
+pub fn username_taken(
+    conn: &Connection,
+    username: &str,
+    domain: &str,
+    except_id: Option<i64>,
+) -> rusqlite::Result<bool> {
     conn.cached_row(
         "SELECT EXISTS(SELECT 1 FROM accounts WHERE username = ?1 AND domain = ?2 AND id <> ?3)",
         params![username, domain, except_id.unwrap_or(-1)],
@@ -195,27 +200,42 @@ pub fn update_profile(conn: &Connection, id: i64, p: &Profile) -> rusqlite::Resu
 }
 
 pub fn set_activated(conn: &Connection, id: i64, activated: bool) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE accounts SET activated = ?1, updated_at = ?2 WHERE id = ?3", params![activated, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE accounts SET activated = ?1, updated_at = ?2 WHERE id = ?3",
+        params![activated, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
 pub fn set_admin(conn: &Connection, id: i64, admin: bool) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE accounts SET admin = ?1, updated_at = ?2 WHERE id = ?3", params![admin, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE accounts SET admin = ?1, updated_at = ?2 WHERE id = ?3",
+        params![admin, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
 pub fn set_email(conn: &Connection, id: i64, email: Option<&str>) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE accounts SET email = ?1, updated_at = ?2 WHERE id = ?3", params![email, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE accounts SET email = ?1, updated_at = ?2 WHERE id = ?3",
+        params![email, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
 pub fn set_phone(conn: &Connection, id: i64, phone: Option<&str>) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE accounts SET phone = ?1, updated_at = ?2 WHERE id = ?3", params![phone, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE accounts SET phone = ?1, updated_at = ?2 WHERE id = ?3",
+        params![phone, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
 pub fn set_display_name(conn: &Connection, id: i64, name: Option<&str>) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE accounts SET display_name = ?1, updated_at = ?2 WHERE id = ?3", params![name, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE accounts SET display_name = ?1, updated_at = ?2 WHERE id = ?3",
+        params![name, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
@@ -238,7 +258,8 @@ pub fn set_provisioning_token(conn: &Connection, id: i64, token: Option<&str>) -
 /// Consumes a provisioning token exactly once: only the request whose
 /// update matched the token gets the account.
 pub fn consume_provisioning_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<i64>> {
-    let id: Option<i64> = optional(conn.cached_row("SELECT id FROM accounts WHERE provisioning_token = ?1", [token], |r| r.get(0)))?;
+    let id: Option<i64> =
+        optional(conn.cached_row("SELECT id FROM accounts WHERE provisioning_token = ?1", [token], |r| r.get(0)))?;
     let Some(id) = id else { return Ok(None) };
     let changed = conn.cached_execute(
         "UPDATE accounts SET provisioning_token = NULL, activated = 1, updated_at = ?1 WHERE id = ?2 AND provisioning_token = ?3",
@@ -430,7 +451,8 @@ pub fn creation_buckets(
     prefix_len: i64,
     domain: Option<&str>,
 ) -> rusqlite::Result<Vec<(String, i64, i64, i64, i64)>> {
-    let mut stmt = conn.prepare_cached("SELECT substr(created_at, 1, ?1) AS bucket, count(*), \
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(created_at, 1, ?1) AS bucket, count(*), \
          sum(CASE WHEN phone IS NOT NULL THEN 1 ELSE 0 END), \
          sum(CASE WHEN activated = 1 THEN 1 ELSE 0 END), \
          sum(CASE WHEN activated = 1 AND phone IS NOT NULL THEN 1 ELSE 0 END) \
@@ -464,10 +486,11 @@ pub fn by_confirmation_key(conn: &Connection, key: &str, domain: Option<&str>) -
 /// Several accounts by id (contacts), in the order of `ids`; ids without
 /// an account are skipped.
 pub fn by_ids(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Account>> {
-    let mut found: HashMap<i64, Account> = query_in(conn, &format!("SELECT {COLUMNS} FROM accounts WHERE id IN ({{in}})"), ids, from_row)?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect();
+    let mut found: HashMap<i64, Account> =
+        query_in(conn, &format!("SELECT {COLUMNS} FROM accounts WHERE id IN ({{in}})"), ids, from_row)?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 

@@ -1,9 +1,9 @@
 //! `nonces`, `api_keys`, `auth_tokens`: authentication state, kept in the
 //! database so several nodes behind a load balancer could share it.
 
-use super::Cached;
 use super::accounts::{self, Account};
 use super::optional;
+use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection};
 
@@ -125,7 +125,13 @@ pub fn insert_auth_token(conn: &Connection, token: &str, account_id: Option<i64>
         "INSERT INTO auth_tokens (account_id, token, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
         params![account_id, token, now],
     )?;
-    Ok(AuthToken { id: conn.last_insert_rowid(), account_id, token: token.to_string(), created_at: now.clone(), updated_at: now })
+    Ok(AuthToken {
+        id: conn.last_insert_rowid(),
+        account_id,
+        token: token.to_string(),
+        created_at: now.clone(),
+        updated_at: now,
+    })
 }
 
 /// A token younger than `max_age_minutes`.
@@ -133,7 +139,15 @@ pub fn fresh_auth_token(conn: &Connection, token: &str, max_age_minutes: i64) ->
     optional(conn.cached_row(
         "SELECT id, account_id, token, created_at, updated_at FROM auth_tokens WHERE token = ?1 AND created_at >= ?2",
         params![token, time::minutes_ago_sql(max_age_minutes)],
-        |r| Ok(AuthToken { id: r.get(0)?, account_id: r.get(1)?, token: r.get(2)?, created_at: r.get(3)?, updated_at: r.get(4)? }),
+        |r| {
+            Ok(AuthToken {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                token: r.get(2)?,
+                created_at: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        },
     ))
 }
 

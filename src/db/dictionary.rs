@@ -1,12 +1,12 @@
 //! Per-account lists: `contacts`, `account_types` and their pivot,
 //! `account_actions`, `external_accounts`.
 
-use super::Cached;
-use super::query_in;
-use std::collections::HashMap;
 use super::optional;
+use super::query_in;
+use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountType {
@@ -112,12 +112,18 @@ pub fn type_key_taken(conn: &Connection, key: &str, except_id: Option<i64>) -> r
 
 pub fn insert_type(conn: &Connection, key: &str) -> rusqlite::Result<AccountType> {
     let now = time::now_sql();
-    conn.cached_execute("INSERT INTO account_types (\"key\", created_at, updated_at) VALUES (?1, ?2, ?2)", params![key, now])?;
+    conn.cached_execute(
+        "INSERT INTO account_types (\"key\", created_at, updated_at) VALUES (?1, ?2, ?2)",
+        params![key, now],
+    )?;
     Ok(AccountType { id: conn.last_insert_rowid(), key: key.to_string() })
 }
 
 pub fn update_type(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<()> {
-    conn.cached_execute("UPDATE account_types SET \"key\" = ?1, updated_at = ?2 WHERE id = ?3", params![key, time::now_sql(), id])?;
+    conn.cached_execute(
+        "UPDATE account_types SET \"key\" = ?1, updated_at = ?2 WHERE id = ?3",
+        params![key, time::now_sql(), id],
+    )?;
     Ok(())
 }
 
@@ -143,7 +149,10 @@ pub fn attach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite
 }
 
 pub fn detach_type(conn: &Connection, account_id: i64, type_id: i64) -> rusqlite::Result<usize> {
-    conn.cached_execute("DELETE FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2", [account_id, type_id])
+    conn.cached_execute(
+        "DELETE FROM account_account_type WHERE account_id = ?1 AND account_type_id = ?2",
+        [account_id, type_id],
+    )
 }
 
 // --- contacts ---
@@ -222,7 +231,12 @@ pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Resu
 }
 
 /// Is (username, domain) an external account other than `except_id`?
-pub fn external_account_taken(conn: &Connection, username: &str, domain: &str, except_id: Option<i64>) -> rusqlite::Result<bool> {
+pub fn external_account_taken(
+    conn: &Connection,
+    username: &str,
+    domain: &str,
+    except_id: Option<i64>,
+) -> rusqlite::Result<bool> {
     conn.cached_row(
         "SELECT count(*) FROM external_accounts WHERE username = ?1 AND domain = ?2 AND id IS NOT ?3",
         params![username, domain, except_id],
@@ -247,14 +261,36 @@ pub fn save_external_account(conn: &Connection, account_id: i64, e: &ExternalAcc
     let updated = conn.cached_execute(
         "UPDATE external_accounts SET username = ?2, domain = ?3, password = ?4, algorithm = ?5, realm = ?6, \
          registrar = ?7, outbound_proxy = ?8, protocol = ?9, used = 1, updated_at = ?10 WHERE account_id = ?1",
-        params![account_id, e.username, e.domain, e.password, e.algorithm, e.realm, e.registrar, e.outbound_proxy, e.protocol, now],
+        params![
+            account_id,
+            e.username,
+            e.domain,
+            e.password,
+            e.algorithm,
+            e.realm,
+            e.registrar,
+            e.outbound_proxy,
+            e.protocol,
+            now
+        ],
     )?;
     if updated == 0 {
         conn.cached_execute(
             "INSERT INTO external_accounts (username, domain, \"group\", password, algorithm, used, account_id, \
              realm, registrar, outbound_proxy, protocol, created_at, updated_at) \
              VALUES (?1, ?2, '', ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            params![e.username, e.domain, e.password, e.algorithm, account_id, e.realm, e.registrar, e.outbound_proxy, e.protocol, now],
+            params![
+                e.username,
+                e.domain,
+                e.password,
+                e.algorithm,
+                account_id,
+                e.realm,
+                e.registrar,
+                e.outbound_proxy,
+                e.protocol,
+                now
+            ],
         )?;
     }
     Ok(())

@@ -37,11 +37,9 @@ pub fn quick_check(conn: &Connection) -> rusqlite::Result<String> {
 
 /// Accounts by state: (activated, not activated).
 pub fn accounts_by_state(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row(
-        "SELECT coalesce(sum(activated <> 0), 0), coalesce(sum(activated = 0), 0) FROM accounts",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
+    conn.query_row("SELECT coalesce(sum(activated <> 0), 0), coalesce(sum(activated = 0), 0) FROM accounts", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 /// An activated account holding a password: (username, domain, algorithms
@@ -67,7 +65,12 @@ pub fn sample_phone(conn: &Connection) -> rusqlite::Result<Option<String>> {
 
 /// Runs a password request the way SOCI does: only the named parameters the
 /// text contains are bound (`:id`, `:domain`, `:authid`).
-pub fn run_password_request(conn: &Connection, sql: &str, username: &str, domain: &str) -> rusqlite::Result<Vec<(String, String)>> {
+pub fn run_password_request(
+    conn: &Connection,
+    sql: &str,
+    username: &str,
+    domain: &str,
+) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(sql)?;
     for (name, value) in [(":id", username), (":domain", domain), (":authid", username)] {
         if let Some(index) = stmt.parameter_index(name)? {
@@ -95,7 +98,11 @@ pub fn run_user_with_phone_request(conn: &Connection, sql: &str, phone: &str) ->
 
 /// Runs the users-with-phones request, `:phones` replaced by the quoted list
 /// as Flexisip does.
-pub fn run_users_with_phones_request(conn: &Connection, sql: &str, phones: &[&str]) -> rusqlite::Result<Vec<(String, String, String)>> {
+pub fn run_users_with_phones_request(
+    conn: &Connection,
+    sql: &str,
+    phones: &[&str],
+) -> rusqlite::Result<Vec<(String, String, String)>> {
     let list: Vec<String> = phones.iter().map(|p| format!("'{}'", p.replace('\'', "''"))).collect();
     let sql = sql.replace(":phones", &list.join(","));
     let mut stmt = conn.prepare(&sql)?;

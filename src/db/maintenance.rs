@@ -5,11 +5,19 @@ use crate::domain::time;
 use rusqlite::{params, Connection};
 
 /// Accounts of `domain` older than `days`, not activated unless `and_confirmed`.
-pub fn unconfirmed_accounts(conn: &Connection, days: i64, and_confirmed: bool, domain: Option<&str>) -> rusqlite::Result<Vec<(i64, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT id, username || '@' || domain FROM accounts WHERE created_at < ?1 AND (?2 OR activated = 0) \
+pub fn unconfirmed_accounts(
+    conn: &Connection,
+    days: i64,
+    and_confirmed: bool,
+    domain: Option<&str>,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, username || '@' || domain FROM accounts WHERE created_at < ?1 AND (?2 OR activated = 0) \
          AND (?3 IS NULL OR domain = ?3) ORDER BY id",
     )?;
-    let rows = stmt.query_map(params![time::minutes_ago_sql(days * 24 * 60), and_confirmed, domain], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![time::minutes_ago_sql(days * 24 * 60), and_confirmed, domain], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     rows.collect()
 }
 
@@ -23,7 +31,8 @@ pub fn delete_accounts(conn: &Connection, ids: &[i64]) -> rusqlite::Result<usize
 }
 
 pub fn old_tombstones(conn: &Connection, days: i64) -> rusqlite::Result<Vec<(i64, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT id, username || '@' || domain FROM accounts_tombstones WHERE created_at < ?1 ORDER BY id",
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, username || '@' || domain FROM accounts_tombstones WHERE created_at < ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([time::minutes_ago_sql(days * 24 * 60)], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()

@@ -206,7 +206,11 @@ impl Db {
         let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
         conn.busy_timeout(BUSY_TIMEOUT)?;
         match outcome {
-            Ok(()) | Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. }, _)) => Ok(()),
+            Ok(())
+            | Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. },
+                _,
+            )) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -359,12 +363,27 @@ mod tests {
         for table in names {
             let mut columns = conn.prepare(&format!("PRAGMA table_info(\"{table}\")")).unwrap();
             let described = columns
-                .query_map([], |r| Ok(format!("{}.{} {} notnull={} pk={}", table, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(5)?)))
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{}.{} {} notnull={} pk={}",
+                        table,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(5)?
+                    ))
+                })
                 .unwrap();
             out.extend(described.map(Result::unwrap));
         }
-        let mut indexes = conn.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name").unwrap();
-        out.extend(indexes.query_map([], |r| Ok(format!("index {} on {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap().map(Result::unwrap));
+        let mut indexes =
+            conn.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name").unwrap();
+        out.extend(
+            indexes
+                .query_map([], |r| Ok(format!("index {} on {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .unwrap()
+                .map(Result::unwrap),
+        );
         out
     }
 

@@ -1,8 +1,8 @@
 //! `account_creation_tokens`, `account_creation_request_tokens`,
 //! `email_changed`, `phone_change_codes`: one-use codes and tokens.
 
-use super::Cached;
 use super::optional;
+use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection};
 
@@ -67,7 +67,14 @@ pub fn creation_token(conn: &Connection, token: &str) -> rusqlite::Result<Option
 }
 
 /// Push tokens sent to one device since `since` (used or not).
-pub fn push_tokens_since(conn: &Connection, provider: &str, param: &str, prid: &str, since: &str, used_only: bool) -> rusqlite::Result<i64> {
+pub fn push_tokens_since(
+    conn: &Connection,
+    provider: &str,
+    param: &str,
+    prid: &str,
+    since: &str,
+    used_only: bool,
+) -> rusqlite::Result<i64> {
     conn.cached_row(
         "SELECT count(*) FROM account_creation_tokens WHERE pn_provider = ?1 AND pn_param = ?2 AND pn_prid = ?3 \
          AND created_at >= ?4 AND (?5 = 0 OR used = 1)",
@@ -91,7 +98,13 @@ pub fn insert_request_token(conn: &Connection, token: &str) -> rusqlite::Result<
         "INSERT INTO account_creation_request_tokens (token, used, created_at, updated_at) VALUES (?1, 0, ?2, ?2)",
         params![token, now],
     )?;
-    Ok(RequestToken { id: conn.last_insert_rowid(), token: token.to_string(), used: false, validated_at: None, acc_creation_token_id: None })
+    Ok(RequestToken {
+        id: conn.last_insert_rowid(),
+        token: token.to_string(),
+        used: false,
+        validated_at: None,
+        acc_creation_token_id: None,
+    })
 }
 
 pub fn request_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<RequestToken>> {

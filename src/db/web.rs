@@ -1,8 +1,8 @@
 //! `sessions`, `rate_limits`, `spaces`: state the portal and the limits
 //! share between requests (and, later, between nodes).
 
-use super::Cached;
 use super::optional;
+use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection};
 
@@ -75,11 +75,25 @@ pub fn session(conn: &Connection, id: &str, idle_minutes: i64) -> rusqlite::Resu
     optional(conn.cached_row(
         "SELECT id, account_id, csrf_token, data, last_activity FROM sessions WHERE id = ?1 AND last_activity >= ?2",
         params![id, time::minutes_ago_sql(idle_minutes)],
-        |r| Ok(Session { id: r.get(0)?, account_id: r.get(1)?, csrf_token: r.get(2)?, data: r.get(3)?, last_activity: r.get(4)? }),
+        |r| {
+            Ok(Session {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                csrf_token: r.get(2)?,
+                data: r.get(3)?,
+                last_activity: r.get(4)?,
+            })
+        },
     ))
 }
 
-pub fn insert_session(conn: &Connection, id: &str, account_id: Option<i64>, csrf: &str, data: &str) -> rusqlite::Result<()> {
+pub fn insert_session(
+    conn: &Connection,
+    id: &str,
+    account_id: Option<i64>,
+    csrf: &str,
+    data: &str,
+) -> rusqlite::Result<()> {
     let now = time::now_sql();
     conn.cached_execute(
         "INSERT INTO sessions (id, account_id, csrf_token, data, created_at, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",

@@ -109,7 +109,16 @@ pub fn parse_nc(nc: &str) -> Option<i64> {
 }
 
 /// H(HA1:nonce:nc:cnonce:qop:H(method:uri)).
-pub fn expected_response(algorithm: Algorithm, ha1: &str, nonce: &str, nc: &str, cnonce: &str, qop: &str, method: &str, uri: &str) -> String {
+pub fn expected_response(
+    algorithm: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+    qop: &str,
+    method: &str,
+    uri: &str,
+) -> String {
     let ha2 = hex_digest(algorithm, &format!("{method}:{uri}"));
     hex_digest(algorithm, &format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}"))
 }
@@ -141,7 +150,16 @@ mod tests {
         assert_eq!(p.qop.as_deref(), Some("auth"));
         let ha1 = crate::domain::hash::ha1(Algorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life");
         assert_eq!(
-            expected_response(Algorithm::Sha256, &ha1, p.nonce.as_deref().unwrap(), "00000001", p.cnonce.as_deref().unwrap(), "auth", "GET", "/dir/index.html"),
+            expected_response(
+                Algorithm::Sha256,
+                &ha1,
+                p.nonce.as_deref().unwrap(),
+                "00000001",
+                p.cnonce.as_deref().unwrap(),
+                "auth",
+                "GET",
+                "/dir/index.html"
+            ),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
         );
     }

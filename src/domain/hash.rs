@@ -63,7 +63,10 @@ pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &str) ->
 pub fn password_matches(algorithm: Algorithm, stored: &str, username: &str, realm: &str, password: &str) -> bool {
     match algorithm {
         Algorithm::ClearText => constant_time_eq(stored.as_bytes(), password.as_bytes()),
-        _ => constant_time_eq(ha1(algorithm, username, realm, password).as_bytes(), stored.to_ascii_lowercase().as_bytes()),
+        _ => constant_time_eq(
+            ha1(algorithm, username, realm, password).as_bytes(),
+            stored.to_ascii_lowercase().as_bytes(),
+        ),
     }
 }
 

@@ -210,7 +210,11 @@ impl UsernamePolicy<'_> {
 /// The algorithm a password is stored with, as read from `field`: MD5 or
 /// SHA-256 (clear text cannot be chosen). `None` when absent or invalid;
 /// invalid adds the error.
-pub fn check_algorithm(field: &str, text: Option<&str>, errors: &mut FieldErrors) -> Option<crate::domain::hash::Algorithm> {
+pub fn check_algorithm(
+    field: &str,
+    text: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Option<crate::domain::hash::Algorithm> {
     let algorithm = text.and_then(crate::domain::hash::Algorithm::parse_hashing);
     if text.is_some() && algorithm.is_none() {
         errors.add(field, invalid_choice_message(field));

@@ -88,8 +88,14 @@ mod tests {
     #[test]
     fn from_headers() {
         assert_eq!(SipAddress::parse_from_header("sip:bob@sip.example.org"), addr("bob", "sip.example.org"));
-        assert_eq!(SipAddress::parse_from_header("sip:%2B3312@sip.example.org;tag=1"), addr("+3312", "sip.example.org"));
-        assert_eq!(SipAddress::parse_from_header("\"Bob\" <sips:bob@example.org:5061>;tag=x"), addr("bob", "example.org"));
+        assert_eq!(
+            SipAddress::parse_from_header("sip:%2B3312@sip.example.org;tag=1"),
+            addr("+3312", "sip.example.org")
+        );
+        assert_eq!(
+            SipAddress::parse_from_header("\"Bob\" <sips:bob@example.org:5061>;tag=x"),
+            addr("bob", "example.org")
+        );
         assert_eq!(SipAddress::parse_from_header("<sip:bob@example.org>"), addr("bob", "example.org"));
         for bad in ["", "bob@example.org", "sip:bob", "sip:@x", "sip:bob@", "<sip:bob@x", "sip:%ff@x"] {
             assert_eq!(SipAddress::parse_from_header(bad), None, "{bad}");

@@ -228,7 +228,10 @@ mod tests {
     #[test]
     fn strict_json() {
         let parse = |s: &str| serde_json::from_str::<StrictJson>(s).map(|j| j.0);
-        assert_eq!(parse(r#"{"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2}"#).unwrap(), serde_json::json!({"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2}));
+        assert_eq!(
+            parse(r#"{"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2}"#).unwrap(),
+            serde_json::json!({"a":[1,{"b":"c"}],"d":null,"e":1.5,"f":-2})
+        );
         assert!(parse(r#"{"a":1,"a":2}"#).is_err());
         assert!(parse(r#"{"x":{"a":1,"a":1}}"#).is_err());
         assert!(parse("1e400").is_err());
@@ -242,9 +245,8 @@ pub fn url_decode_pairs(text: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
-            };
+            let decode =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
             (decode(k), decode(v))
         })
         .collect()

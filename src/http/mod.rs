@@ -112,12 +112,8 @@ fn api_rate_limit(ctx: &Ctx, path: &str) -> Result<(), AppError> {
 
 /// The one mapping from an error to a response.
 pub fn error_response(error: &AppError, json: bool) -> Response {
-    let mut response = if json {
-        Response::json(&error.to_json())
-    } else {
-        Response::text(error.public_message())
-    }
-    .with_status_code(error.status());
+    let mut response = if json { Response::json(&error.to_json()) } else { Response::text(error.public_message()) }
+        .with_status_code(error.status());
     match error {
         AppError::Unauthorized { challenges, .. } => {
             for challenge in challenges {

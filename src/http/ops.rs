@@ -72,16 +72,25 @@ pub fn render(app: &crate::app::App, accounts: Option<(i64, i64)>) -> String {
     let mut out = String::with_capacity(4096);
     let _ = writeln!(out, "# HELP flexiapi_build_info flexiapi version, always 1.");
     let _ = writeln!(out, "# TYPE flexiapi_build_info gauge");
-    let _ = writeln!(out, "flexiapi_build_info{{version=\"{}\",schema=\"{}\"}} 1", label(env!("CARGO_PKG_VERSION")), crate::db::SCHEMA_VERSION);
+    let _ = writeln!(
+        out,
+        "flexiapi_build_info{{version=\"{}\",schema=\"{}\"}} 1",
+        label(env!("CARGO_PKG_VERSION")),
+        crate::db::SCHEMA_VERSION
+    );
 
     let _ = writeln!(out, "# HELP flexiapi_http_requests_total HTTP requests answered, by route pattern and status.");
     let _ = writeln!(out, "# TYPE flexiapi_http_requests_total counter");
     for ((route, status), count) in m.requests() {
-        let _ = writeln!(out, "flexiapi_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}", label(&route));
+        let _ =
+            writeln!(out, "flexiapi_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}", label(&route));
     }
 
     let (buckets, count, sum) = m.latency();
-    let _ = writeln!(out, "# HELP flexiapi_http_request_duration_seconds Time to answer a request, body read to response sent.");
+    let _ = writeln!(
+        out,
+        "# HELP flexiapi_http_request_duration_seconds Time to answer a request, body read to response sent."
+    );
     let _ = writeln!(out, "# TYPE flexiapi_http_request_duration_seconds histogram");
     for (bound, n) in BUCKETS.iter().zip(buckets.iter()) {
         let _ = writeln!(out, "flexiapi_http_request_duration_seconds_bucket{{le=\"{}\"}} {n}", float(*bound));

@@ -82,7 +82,8 @@ impl Server {
     pub fn start(service: Arc<dyn Service>, listener: TcpListener, limits: Limits) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = UnixStream::pair().map_err(|e| e.to_string())?;
-        let limits = Limits { workers: limits.workers.max(1), max_connections: limits.max_connections.max(1), ..limits };
+        let limits =
+            Limits { workers: limits.workers.max(1), max_connections: limits.max_connections.max(1), ..limits };
         let shared = Arc::new(Shared {
             service,
             limits,
@@ -277,7 +278,10 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let _ = stream.set_write_timeout(timeout);
     let _ = stream.set_nodelay(true);
     if !shared.connections.try_take(shared.limits.max_connections) {
-        shared.warn(format_args!("{} connections open (APP_HTTP_MAX_CONNECTIONS): refusing new ones", shared.limits.max_connections));
+        shared.warn(format_args!(
+            "{} connections open (APP_HTTP_MAX_CONNECTIONS): refusing new ones",
+            shared.limits.max_connections
+        ));
         refuse(stream);
         shared.service.done("-", "(too many connections)", 503, Duration::ZERO);
         return;
@@ -532,7 +536,9 @@ impl<R: Read> Input<R> {
 
 fn looks_like_request_line(buf: &[u8]) -> bool {
     match buf.iter().position(|b| *b == b' ') {
-        Some(n) => n > 0 && buf[..n].iter().all(|b| is_tchar(*b)) && buf.get(n + 1).is_some_and(|b| b.is_ascii_graphic()),
+        Some(n) => {
+            n > 0 && buf[..n].iter().all(|b| is_tchar(*b)) && buf.get(n + 1).is_some_and(|b| b.is_ascii_graphic())
+        }
         None => false,
     }
 }
@@ -589,7 +595,8 @@ fn parse_head(raw: &[u8], max_body: usize) -> Result<Head, Fail> {
     let mut lines = raw.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next().ok_or_else(bad_request)?;
     let mut parts = request_line.split(|b| *b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad_request());
     };
     if method.is_empty() || !method.iter().all(|b| is_tchar(*b)) {
@@ -803,7 +810,8 @@ impl Connection<'_> {
 
             let keep_alive = head.keep_alive && !self.shared.stopping();
             let head_only = head.method.eq_ignore_ascii_case("HEAD");
-            let request = rouille::Request::fake_http_from(self.remote, head.method.clone(), head.target, head.headers, body);
+            let request =
+                rouille::Request::fake_http_from(self.remote, head.method.clone(), head.target, head.headers, body);
             let (label, response) = {
                 self.shared.slots.take_waiting(self.shared.limits.workers);
                 let _slot = Held(&self.shared.slots);
@@ -899,7 +907,13 @@ fn valid_header(name: &str, value: &str) -> bool {
 
 /// Writes a response; returns whether the connection may carry another
 /// request.
-fn write_response<W: Write>(out: W, response: Response, version: Version, head_only: bool, keep_alive: bool) -> std::io::Result<bool> {
+fn write_response<W: Write>(
+    out: W,
+    response: Response,
+    version: Version,
+    head_only: bool,
+    keep_alive: bool,
+) -> std::io::Result<bool> {
     let mut keep_alive = keep_alive;
     let status = response.status_code;
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
@@ -1122,7 +1136,10 @@ mod tests {
         let many: String = (0..=HEADER_COUNT_LIMIT).map(|i| format!("X-{i}: v\r\n")).collect();
         assert_eq!(head_of(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).unwrap_err(), headers_too_large());
         let enough: String = (0..HEADER_COUNT_LIMIT).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert_eq!(head_of(format!("GET / HTTP/1.1\r\n{enough}\r\n").as_bytes()).unwrap().headers.len(), HEADER_COUNT_LIMIT);
+        assert_eq!(
+            head_of(format!("GET / HTTP/1.1\r\n{enough}\r\n").as_bytes()).unwrap().headers.len(),
+            HEADER_COUNT_LIMIT
+        );
         let big: String = (0..20).map(|i| format!("X-{i}: {}\r\n", "v".repeat(4000))).collect();
         assert_eq!(head_of(format!("GET / HTTP/1.1\r\n{big}\r\n").as_bytes()).unwrap_err(), headers_too_large());
     }
@@ -1152,7 +1169,10 @@ mod tests {
             assert_eq!(head_of(raw).unwrap_err(), bad_request(), "{}", String::from_utf8_lossy(raw));
         }
         assert_eq!(head_of(b"GET / HTTP/2.0\r\n\r\n").unwrap_err(), Fail::Status(505, "(http version not supported)"));
-        assert_eq!(head_of(b"GET / HTTP/1.1\r\nExpect: magic\r\n\r\n").unwrap_err(), Fail::Status(417, "(expectation failed)"));
+        assert_eq!(
+            head_of(b"GET / HTTP/1.1\r\nExpect: magic\r\n\r\n").unwrap_err(),
+            Fail::Status(417, "(expectation failed)")
+        );
         assert_eq!(
             head_of(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap_err(),
             Fail::Status(501, "(transfer coding not implemented)")
@@ -1167,7 +1187,10 @@ mod tests {
         assert_eq!(head.framing, Framing::Chunked);
         assert!(head.expect_continue);
         assert_eq!(head_of(b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n").unwrap_err(), body_too_large());
-        assert_eq!(head_of(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n").unwrap_err(), body_too_large());
+        assert_eq!(
+            head_of(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n").unwrap_err(),
+            body_too_large()
+        );
     }
 
     #[test]
@@ -1298,7 +1321,8 @@ mod tests {
         assert!(!text.contains("Injected") && !text.contains("Bad Name") && !text.contains("999"), "{text}");
         assert!(text.contains("X-Fine: ok\r\n"), "{text}");
 
-        let (text, kept) = written(Response::text("x").with_additional_header("Connection", "close"), Version::Http11, false, true);
+        let (text, kept) =
+            written(Response::text("x").with_additional_header("Connection", "close"), Version::Http11, false, true);
         assert!(text.contains("Connection: close\r\n") && !kept, "{text}");
 
         let (text, kept) = written(Response::text("x"), Version::Http10, false, true);
@@ -1308,9 +1332,17 @@ mod tests {
     #[test]
     fn unknown_lengths_are_chunked_or_closed() {
         let streamed = || Response::from_data("text/plain", Vec::new()).with_status_code(200);
-        let with_reader = |r: Response| Response { data: rouille::ResponseBody::from_reader(std::io::Cursor::new(b"abcdef".to_vec())), ..r };
+        let with_reader = |r: Response| Response {
+            data: rouille::ResponseBody::from_reader(std::io::Cursor::new(b"abcdef".to_vec())),
+            ..r
+        };
         let (text, kept) = written(with_reader(streamed()), Version::Http11, false, true);
-        assert!(text.contains("Transfer-Encoding: chunked\r\n") && text.ends_with("\r\n\r\n6\r\nabcdef\r\n0\r\n\r\n") && kept, "{text}");
+        assert!(
+            text.contains("Transfer-Encoding: chunked\r\n")
+                && text.ends_with("\r\n\r\n6\r\nabcdef\r\n0\r\n\r\n")
+                && kept,
+            "{text}"
+        );
         let (text, kept) = written(with_reader(streamed()), Version::Http10, false, true);
         assert!(text.contains("Connection: close\r\n") && text.ends_with("\r\n\r\nabcdef") && !kept, "{text}");
     }

@@ -27,9 +27,7 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, String> {
     let modules = u32::try_from(code.width()).map_err(|e| e.to_string())?;
     let scale = CODE_AREA / modules.max(1);
     if scale == 0 {
-        return Err(format!(
-            "QR code of {modules} modules does not fit in {CODE_AREA} px"
-        ));
+        return Err(format!("QR code of {modules} modules does not fit in {CODE_AREA} px"));
     }
     let offset = (IMAGE_SIZE - modules * scale) / 2;
 
@@ -52,12 +50,7 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, String> {
 
     let mut png = Vec::new();
     PngEncoder::new(&mut png)
-        .write_image(
-            image.as_raw(),
-            IMAGE_SIZE,
-            IMAGE_SIZE,
-            ExtendedColorType::L8,
-        )
+        .write_image(image.as_raw(), IMAGE_SIZE, IMAGE_SIZE, ExtendedColorType::L8)
         .map_err(|e| format!("cannot encode PNG: {e}"))?;
     Ok(png)
 }
@@ -67,9 +60,7 @@ mod tests {
     use super::*;
 
     fn decode(png: &[u8]) -> (u32, u32, String) {
-        let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-            .expect("valid PNG")
-            .to_luma8();
+        let image = image::load_from_memory_with_format(png, image::ImageFormat::Png).expect("valid PNG").to_luma8();
         let (width, height) = image.dimensions();
         let mut prepared = rqrr::PreparedImage::prepare(image);
         let grids = prepared.detect_grids();
@@ -88,10 +79,7 @@ mod tests {
 
     #[test]
     fn encodes_short_and_long_utf8_payloads() {
-        let long = format!(
-            "https://flexiapi.example.org/provisioning/{}",
-            "x".repeat(400)
-        );
+        let long = format!("https://flexiapi.example.org/provisioning/{}", "x".repeat(400));
         for data in ["a", "https://h/é☺", long.as_str()] {
             let png = qr_png(data).expect("encodes");
             assert_eq!(decode(&png), (320, 320, data.to_owned()));

@@ -56,10 +56,7 @@ impl RcError {
     }
 
     fn syntax(line: usize, message: impl Into<String>) -> Self {
-        RcError::Syntax {
-            line,
-            message: message.into(),
-        }
+        RcError::Syntax { line, message: message.into() }
     }
 }
 
@@ -98,10 +95,7 @@ impl RcFile {
         match self.sections.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
-                self.sections.push(RcSection {
-                    name: name.to_owned(),
-                    entries: Vec::new(),
-                });
+                self.sections.push(RcSection { name: name.to_owned(), entries: Vec::new() });
                 self.sections.len() - 1
             }
         }
@@ -111,10 +105,7 @@ impl RcFile {
 impl RcSection {
     /// Value of `key` in this section.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn set(&mut self, key: &str, value: String) {
@@ -127,13 +118,9 @@ impl RcSection {
 
 /// Reads and parses the RC file at `path`.
 pub fn load(path: &Path) -> Result<RcFile, RcError> {
-    let io_error = |source| RcError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = |source| RcError::Io { path: path.to_path_buf(), source };
     let bytes = std::fs::read(path).map_err(io_error)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| io_error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    let text = String::from_utf8(bytes).map_err(|e| io_error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
     parse(&text)
 }
 
@@ -156,10 +143,7 @@ pub fn parse(text: &str) -> Result<RcFile, RcError> {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(RcError::syntax(
-                number,
-                "expected `[section]`, `key=value` or a comment",
-            ));
+            return Err(RcError::syntax(number, "expected `[section]`, `key=value` or a comment"));
         };
         let key = key.trim();
         if key.is_empty() {
@@ -209,12 +193,7 @@ mod tests {
     use super::*;
 
     fn entries<'a>(rc: &'a RcFile, section: &str) -> Vec<(&'a str, &'a str)> {
-        rc.section(section)
-            .expect("section present")
-            .entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
+        rc.section(section).expect("section present").entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
     fn syntax_line(text: &str) -> (usize, String) {
@@ -316,19 +295,10 @@ mod tests {
 
     #[test]
     fn reports_other_syntax_errors_with_line() {
-        assert_eq!(
-            syntax_line("[a]\njust words\n").1,
-            "line 2: expected `[section]`, `key=value` or a comment"
-        );
-        assert_eq!(
-            syntax_line("[a]\nk=v\n =v\n").1,
-            "line 3: empty key before `=`"
-        );
+        assert_eq!(syntax_line("[a]\njust words\n").1, "line 2: expected `[section]`, `key=value` or a comment");
+        assert_eq!(syntax_line("[a]\nk=v\n =v\n").1, "line 3: empty key before `=`");
         assert_eq!(syntax_line("[ ]\n").1, "line 1: empty section name");
-        assert_eq!(
-            syntax_line("[a] b\n").1,
-            "line 1: unexpected text after section header"
-        );
+        assert_eq!(syntax_line("[a] b\n").1, "line 1: unexpected text after section header");
     }
 
     #[test]
@@ -352,10 +322,7 @@ mod tests {
 
         let bad = dir.join("bad.rc");
         std::fs::write(&bad, "k=v\n").expect("write");
-        assert_eq!(
-            load(&bad).expect_err("syntax").to_string(),
-            "line 1: key outside of any section"
-        );
+        assert_eq!(load(&bad).expect_err("syntax").to_string(), "line 1: key outside of any section");
 
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }

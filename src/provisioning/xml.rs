@@ -36,19 +36,12 @@ pub struct Entry {
 impl Entry {
     /// An entry the client applies only when it does not have the key yet.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Entry {
-            name: name.into(),
-            value: value.into(),
-            overwrite: false,
-        }
+        Entry { name: name.into(), value: value.into(), overwrite: false }
     }
 
     /// An entry the client applies even over a value it already has.
     pub fn overwriting(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Entry {
-            overwrite: true,
-            ..Entry::new(name, value)
-        }
+        Entry { overwrite: true, ..Entry::new(name, value) }
     }
 }
 
@@ -61,10 +54,7 @@ pub struct Section {
 
 impl Section {
     pub fn new(name: impl Into<String>) -> Self {
-        Section {
-            name: name.into(),
-            entries: Vec::new(),
-        }
+        Section { name: name.into(), entries: Vec::new() }
     }
 
     pub fn name(&self) -> &str {
@@ -102,11 +92,7 @@ impl Section {
     }
 
     /// Like [`Section::set`], and marks the entry `overwrite="true"`.
-    pub fn set_overwrite(
-        &mut self,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> &mut Self {
+    pub fn set_overwrite(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.set_entry(Entry::overwriting(name, value))
     }
 
@@ -255,12 +241,7 @@ fn escape_text(s: &str) -> Cow<'_, str> {
 fn escape_attribute(s: &str) -> Cow<'_, str> {
     let escaped = escape(strip_illegal(s));
     if escaped.contains(['\t', '\n', '\r']) {
-        Cow::Owned(
-            escaped
-                .replace('\t', "&#9;")
-                .replace('\n', "&#10;")
-                .replace('\r', "&#13;"),
-        )
+        Cow::Owned(escaped.replace('\t', "&#9;").replace('\n', "&#10;").replace('\r', "&#13;"))
     } else {
         escaped
     }
@@ -482,9 +463,7 @@ impl<'a> HookParser<'a> {
         let mut overwrite = None;
         for attribute in start.attributes() {
             let attribute = attribute.map_err(|e| e.to_string())?;
-            let value = attribute
-                .decode_and_unescape_value(self.reader.decoder())
-                .map_err(|e| e.to_string())?;
+            let value = attribute.decode_and_unescape_value(self.reader.decoder()).map_err(|e| e.to_string())?;
             match attribute.key.as_ref() {
                 b"name" => name = Some(value.into_owned()),
                 b"overwrite" => {
@@ -492,18 +471,11 @@ impl<'a> HookParser<'a> {
                         "true" => true,
                         "false" => false,
                         other => {
-                            return Err(format!(
-                                "<{element}> overwrite must be \"true\" or \"false\", not {other:?}"
-                            ))
+                            return Err(format!("<{element}> overwrite must be \"true\" or \"false\", not {other:?}"))
                         }
                     })
                 }
-                other => {
-                    return Err(format!(
-                        "unknown attribute `{}` on <{element}>",
-                        String::from_utf8_lossy(other)
-                    ))
-                }
+                other => return Err(format!("unknown attribute `{}` on <{element}>", String::from_utf8_lossy(other))),
             }
         }
         match name {
@@ -521,9 +493,7 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, String> {
         return Ok(c.to_string());
     }
     let name = reference.decode().map_err(|e| e.to_string())?;
-    resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .ok_or_else(|| format!("unknown entity `&{name};`"))
+    resolve_predefined_entity(&name).map(str::to_owned).ok_or_else(|| format!("unknown entity `&{name};`"))
 }
 
 struct Attributes {
@@ -540,10 +510,7 @@ mod tests {
 
     fn body(config: &Config) -> String {
         let xml = config.to_xml();
-        let inner = xml
-            .strip_prefix(HEAD)
-            .and_then(|rest| rest.strip_suffix("</config>"))
-            .expect("head and tail");
+        let inner = xml.strip_prefix(HEAD).and_then(|rest| rest.strip_suffix("</config>")).expect("head and tail");
         inner.to_owned()
     }
 
@@ -560,10 +527,7 @@ mod tests {
     #[test]
     fn small_document_is_byte_exact() {
         let mut config = Config::new();
-        config.section_mut("misc").set(
-            "contacts-vcard-list",
-            "https://flexiapi.example.org/contacts/vcard",
-        );
+        config.section_mut("misc").set("contacts-vcard-list", "https://flexiapi.example.org/contacts/vcard");
         config
             .section_mut("proxy_0")
             .set("reg_identity", "\"Bob\" <sip:bob@sip.example.org>")
@@ -583,9 +547,7 @@ mod tests {
     #[test]
     fn escapes_markup_in_names_and_values() {
         let mut config = Config::new();
-        config
-            .section_mut("a&b<c>\"d'")
-            .set("k\"&<>", "x]]>y & <z> \"q\" 'a'");
+        config.section_mut("a&b<c>\"d'").set("k\"&<>", "x]]>y & <z> \"q\" 'a'");
         assert_eq!(
             body(&config),
             "<section name=\"a&amp;b&lt;c&gt;&quot;d&apos;\"><entry name=\"k&quot;&amp;&lt;&gt;\">x]]&gt;y &amp; &lt;z&gt; \"q\" 'a'</entry></section>"
@@ -602,10 +564,7 @@ mod tests {
             .section_mut("s\n\u{1}")
             .set("k", "line1\nline2\r\nline3\tend")
             .set("utf8", "Zoë ☎ 日本 🎉")
-            .set(
-                "ctl",
-                "a\u{0}b\u{8}c\u{b}d\u{c}e\u{1f}f\u{fffe}g\u{ffff}h\u{7f}i",
-            );
+            .set("ctl", "a\u{0}b\u{8}c\u{b}d\u{c}e\u{1f}f\u{fffe}g\u{ffff}h\u{7f}i");
         assert_eq!(
             body(&config),
             "<section name=\"s&#10;\"><entry name=\"k\">line1\nline2&#13;\nline3\tend</entry>\
@@ -625,11 +584,7 @@ mod tests {
         config.section_mut("b").set_overwrite("z", "3");
         config.section_mut("empty");
         config.set_overwrite_all();
-        assert!(config
-            .sections()
-            .iter()
-            .flat_map(|s| s.entries())
-            .all(|e| e.overwrite));
+        assert!(config.sections().iter().flat_map(|s| s.entries()).all(|e| e.overwrite));
         assert_eq!(
             body(&config),
             "<section name=\"a\"><entry name=\"x\" overwrite=\"true\">1</entry><entry name=\"y\" overwrite=\"true\">2</entry></section>\
@@ -648,29 +603,18 @@ mod tests {
         let names: Vec<_> = config.sections().iter().map(Section::name).collect();
         assert_eq!(names, ["a", "b"]);
         let a = config.section("a").expect("a");
-        assert_eq!(
-            a.entries(),
-            [Entry::new("x", "3"), Entry::new("z", "2")].as_slice()
-        );
+        assert_eq!(a.entries(), [Entry::new("x", "3"), Entry::new("z", "2")].as_slice());
         // Changing a value does not demote an overwriting entry.
-        assert_eq!(
-            config.section("b").and_then(|b| b.entry("y")),
-            Some(&Entry::overwriting("y", "2"))
-        );
-        assert_eq!(
-            config.section_mut("a").remove("x"),
-            Some(Entry::new("x", "3"))
-        );
+        assert_eq!(config.section("b").and_then(|b| b.entry("y")), Some(&Entry::overwriting("y", "2")));
+        assert_eq!(config.section_mut("a").remove("x"), Some(Entry::new("x", "3")));
         assert_eq!(config.section("a").and_then(|a| a.get("x")), None);
         assert!(config.section("missing").is_none());
     }
 
     #[test]
     fn from_rc_keeps_file_order_without_overwrite() {
-        let rc = rc::parse(
-            "[sip]\ndefault_proxy=0\n[proxy_0]\nreg_proxy=<sip:h;transport=tls>\n[sip]\nx=\"1\"\n",
-        )
-        .expect("valid rc");
+        let rc = rc::parse("[sip]\ndefault_proxy=0\n[proxy_0]\nreg_proxy=<sip:h;transport=tls>\n[sip]\nx=\"1\"\n")
+            .expect("valid rc");
         let config = Config::from_rc(&rc);
         assert_eq!(
             body(&config),
@@ -681,12 +625,9 @@ mod tests {
 
     #[test]
     fn merge_sections_merges_same_names_and_replaces_entries() {
-        let rc =
-            rc::parse("[proxy_0]\nreg_proxy=<sip:old>\nkeep=1\n[misc]\na=1\n").expect("valid rc");
+        let rc = rc::parse("[proxy_0]\nreg_proxy=<sip:old>\nkeep=1\n[misc]\na=1\n").expect("valid rc");
         let mut config = Config::from_rc(&rc);
-        config
-            .section_mut("proxy_0")
-            .set_overwrite("reg_identity", "<sip:bob@example.org>");
+        config.section_mut("proxy_0").set_overwrite("reg_identity", "<sip:bob@example.org>");
 
         let hook = parse_hook_fragment(
             "<section name=\"proxy_0\"><entry name=\"reg_proxy\" overwrite=\"true\">&lt;sip:new&gt;</entry>\
@@ -715,14 +656,8 @@ mod tests {
 
     #[test]
     fn hook_fragment_accepts_well_formed_inputs() {
-        assert_eq!(
-            parse_hook_fragment("").expect("empty"),
-            Vec::<Section>::new()
-        );
-        assert_eq!(
-            parse_hook_fragment(" \n\t ").expect("blank"),
-            Vec::<Section>::new()
-        );
+        assert_eq!(parse_hook_fragment("").expect("empty"), Vec::<Section>::new());
+        assert_eq!(parse_hook_fragment(" \n\t ").expect("blank"), Vec::<Section>::new());
 
         let sections = parse_hook_fragment(
             "<?xml version=\"1.0\"?>\n<!-- from the hook -->\n\
@@ -754,87 +689,43 @@ mod tests {
         assert_eq!(wrapped.len(), 1);
         assert_eq!(wrapped[0].get("k"), Some("v"));
 
-        assert_eq!(
-            parse_hook_fragment("<config/>").expect("empty root"),
-            Vec::<Section>::new()
-        );
+        assert_eq!(parse_hook_fragment("<config/>").expect("empty root"), Vec::<Section>::new());
     }
 
     #[test]
     fn hook_fragment_round_trips_a_generated_document() {
         let mut config = Config::new();
-        config
-            .section_mut("auth_info_0")
-            .set("username", "bob")
-            .set_overwrite("ha1", "abc");
-        config
-            .section_mut("misc")
-            .set("contacts-vcard-list", "https://h/contacts/vcard?a=1&b=2");
+        config.section_mut("auth_info_0").set("username", "bob").set_overwrite("ha1", "abc");
+        config.section_mut("misc").set("contacts-vcard-list", "https://h/contacts/vcard?a=1&b=2");
         assert_eq!(reparse(&config), config.sections());
     }
 
     #[test]
     fn hook_fragment_rejects_malformed_inputs() {
         let bad = [
-            (
-                "<section name=\"a\"><entry name=\"x\">1</entry>",
-                "unclosed <section",
-            ),
+            ("<section name=\"a\"><entry name=\"x\">1</entry>", "unclosed <section"),
             ("<section name=\"a\"><entry name=\"x\">1</section>", ""),
             ("<section name=\"a\"><entry name=\"x\">1", "unclosed <entry"),
             ("<entry name=\"x\">1</entry>", "unexpected element <entry>"),
-            (
-                "<section><entry name=\"x\">1</entry></section>",
-                "without a name",
-            ),
+            ("<section><entry name=\"x\">1</entry></section>", "without a name"),
             ("<section name=\"\"></section>", "empty name"),
-            (
-                "<section name=\"a\"><entry>1</entry></section>",
-                "<entry> without a name",
-            ),
-            (
-                "<section name=\"a\"><entry name=\"x\" overwrite=\"yes\">1</entry></section>",
-                "overwrite must be",
-            ),
-            (
-                "<section name=\"a\"><entry name=\"x\" overwite=\"true\">1</entry></section>",
-                "unknown attribute",
-            ),
-            (
-                "<section name=\"a\" overwrite=\"true\"></section>",
-                "on <section>",
-            ),
-            (
-                "<section name=\"a\"><section name=\"b\"></section></section>",
-                "unexpected element <section>",
-            ),
-            (
-                "<section name=\"a\"><entry name=\"x\"><b>1</b></entry></section>",
-                "inside <entry>",
-            ),
-            (
-                "<section name=\"a\">stray<entry name=\"x\">1</entry></section>",
-                "text outside",
-            ),
+            ("<section name=\"a\"><entry>1</entry></section>", "<entry> without a name"),
+            ("<section name=\"a\"><entry name=\"x\" overwrite=\"yes\">1</entry></section>", "overwrite must be"),
+            ("<section name=\"a\"><entry name=\"x\" overwite=\"true\">1</entry></section>", "unknown attribute"),
+            ("<section name=\"a\" overwrite=\"true\"></section>", "on <section>"),
+            ("<section name=\"a\"><section name=\"b\"></section></section>", "unexpected element <section>"),
+            ("<section name=\"a\"><entry name=\"x\"><b>1</b></entry></section>", "inside <entry>"),
+            ("<section name=\"a\">stray<entry name=\"x\">1</entry></section>", "text outside"),
             ("hello", "text outside"),
             ("<foo/>", "unexpected element <foo>"),
-            (
-                "<config><section name=\"a\"/></config><section name=\"b\"/>",
-                "after </config>",
-            ),
+            ("<config><section name=\"a\"/></config><section name=\"b\"/>", "after </config>"),
             ("<config>", "unclosed <config>"),
             ("<config><config/></config>", "unexpected element <config>"),
             ("<section name=\"a\"/><config/>", "<config> after"),
             ("</section>", ""),
-            (
-                "<section name=\"a\"><entry name=\"x\">&nbsp;</entry></section>",
-                "unknown entity",
-            ),
+            ("<section name=\"a\"><entry name=\"x\">&nbsp;</entry></section>", "unknown entity"),
             ("<section name=\"a\" name=\"b\"/>", ""),
-            (
-                "<section name=\"a\"><entry name=\"x\">a & b</entry></section>",
-                "",
-            ),
+            ("<section name=\"a\"><entry name=\"x\">a & b</entry></section>", ""),
             ("<section name='a'", ""),
             ("<!DOCTYPE config><config/>", "DOCTYPE"),
             ("<?php echo 1; ?>", "processing instruction"),
@@ -842,10 +733,9 @@ mod tests {
         for (input, expected) in bad {
             match parse_hook_fragment(input) {
                 Ok(sections) => panic!("{input:?} accepted as {sections:?}"),
-                Err(message) => assert!(
-                    message.contains(expected),
-                    "{input:?}: {message:?} does not mention {expected:?}"
-                ),
+                Err(message) => {
+                    assert!(message.contains(expected), "{input:?}: {message:?} does not mention {expected:?}")
+                }
             }
         }
     }
@@ -856,13 +746,7 @@ mod tests {
             "\n<entry name=\"reg_proxy\" overwrite=\"true\">&lt;sip:h&gt;</entry>\n<entry name=\"x\"/>\n",
         )
         .expect("valid");
-        assert_eq!(
-            entries,
-            [
-                Entry::overwriting("reg_proxy", "<sip:h>"),
-                Entry::new("x", "")
-            ]
-        );
+        assert_eq!(entries, [Entry::overwriting("reg_proxy", "<sip:h>"), Entry::new("x", "")]);
         assert!(parse_hook_entries("<section name=\"a\"/>").is_err());
         assert!(parse_hook_entries("<config/>").is_err());
         assert!(parse_hook_entries("<entry name=\"x\">").is_err());

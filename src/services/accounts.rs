@@ -39,7 +39,8 @@ pub fn details_many(conn: &Connection, accounts: Vec<Account>) -> rusqlite::Resu
     let dtmf_ids: Vec<i64> = accounts.iter().filter(|a| a.dtmf_protocol.is_some()).map(|a| a.id).collect();
     let mut passwords = rows::passwords_of_many(conn, &ids)?;
     let mut types = dictionary::types_of_many(conn, &ids)?;
-    let mut actions = if dtmf_ids.is_empty() { Default::default() } else { dictionary::actions_of_many(conn, &dtmf_ids)? };
+    let mut actions =
+        if dtmf_ids.is_empty() { Default::default() } else { dictionary::actions_of_many(conn, &dtmf_ids)? };
     let mut email_changes = tokens::email_changes_of_many(conn, &ids)?;
     let mut expirations = rows::activation_expirations_of_many(conn, &ids)?;
     // Each account's rows are moved out of the maps; an account listed
@@ -55,7 +56,11 @@ pub fn details_many(conn: &Connection, accounts: Vec<Account>) -> rusqlite::Resu
                 Details {
                     passwords: passwords.remove(&id).unwrap_or_default(),
                     types: types.remove(&id).unwrap_or_default(),
-                    actions: if account.dtmf_protocol.is_some() { actions.remove(&id).unwrap_or_default() } else { vec![] },
+                    actions: if account.dtmf_protocol.is_some() {
+                        actions.remove(&id).unwrap_or_default()
+                    } else {
+                        vec![]
+                    },
                     email_change: email_changes.remove(&id),
                     activation_expiration: expirations.remove(&id),
                     account,
@@ -175,9 +180,10 @@ fn validate_admin_fields(
     }
     match (&password, existing, &username) {
         (Some(password), _, _) => rules::check_password("password", password, &mut errors),
-        (None, Some(a), Some(u)) if *u != a.username || domain != a.domain => {
-            errors.add("password", "A new password is required when the username or domain changes (the stored hash depends on them).")
-        }
+        (None, Some(a), Some(u)) if *u != a.username || domain != a.domain => errors.add(
+            "password",
+            "A new password is required when the username or domain changes (the stored hash depends on them).",
+        ),
         _ => {}
     }
     let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
@@ -190,7 +196,8 @@ fn validate_admin_fields(
     rules::check_dtmf_protocol("dtmf_protocol", dtmf_protocol.as_deref(), &mut errors);
     if let Some(e) = &expires {
         if time::parse_sql(e).is_none() {
-            errors.add("confirmation_key_expires", "The confirmation key expires does not match the format Y-m-d H:i:s.");
+            errors
+                .add("confirmation_key_expires", "The confirmation key expires does not match the format Y-m-d H:i:s.");
         }
     }
     if let Some(name) = &display_name {
@@ -245,7 +252,10 @@ pub fn check_new_phone(
     errors: &mut FieldErrors,
 ) -> rusqlite::Result<()> {
     if !rules::is_valid_phone(phone) {
-        errors.add(field, format!("The {} must be a phone number starting with + followed by digits.", rules::label(field)));
+        errors.add(
+            field,
+            format!("The {} must be a phone number starting with + followed by digits.", rules::label(field)),
+        );
     } else if rows::phone_taken(conn, phone, except)? {
         errors.add(field, rules::taken_message(field));
     }
@@ -269,7 +279,8 @@ pub fn password_matches(app: &App, account: &Account, passwords: &[rows::Passwor
 /// Inside a write transaction: attaches an external account when the
 /// configuration demands one per new account.
 pub fn consume_external_account_if_required(app: &App, conn: &Connection, account_id: i64) -> AppResult<()> {
-    if app.config.account_consume_external_account_on_create && !dictionary::consume_external_account(conn, account_id)? {
+    if app.config.account_consume_external_account_on_create && !dictionary::consume_external_account(conn, account_id)?
+    {
         return Err(AppError::Forbidden("Accounts cannot be created on the server".into()));
     }
     Ok(())
@@ -336,7 +347,13 @@ pub fn create_by_admin(app: &App, scope: &Scope, input: &Input, client: &Client)
 /// `PUT /api/accounts/{id}` and the admin edit form: a full replacement;
 /// absent optional fields are cleared; the password per `password_policy`.
 /// Validation comes before the lookup, as in FlexiAPI.
-pub fn update_by_admin(app: &App, scope: &Scope, id: i64, input: &Input, password_policy: PasswordOnUpdate) -> AppResult<Account> {
+pub fn update_by_admin(
+    app: &App,
+    scope: &Scope,
+    id: i64,
+    input: &Input,
+    password_policy: PasswordOnUpdate,
+) -> AppResult<Account> {
     app.db
         .write(|tx| {
             let existing = rows::by_id(tx, id)?.filter(|a| scope.allows(&a.domain));
@@ -399,7 +416,13 @@ pub fn generate_api_key(app: &App, account_id: i64) -> AppResult<String> {
 }
 
 /// Stores a new password (one row), for the chosen algorithm.
-pub fn set_password(app: &App, conn: &Connection, account: &Account, algorithm: Algorithm, password: &str) -> AppResult<()> {
+pub fn set_password(
+    app: &App,
+    conn: &Connection,
+    account: &Account,
+    algorithm: Algorithm,
+    password: &str,
+) -> AppResult<()> {
     let hash = hash_password(app, &account.username, &account.domain, algorithm, password);
     rows::replace_password(conn, account.id, &hash, algorithm.as_str())?;
     Ok(())
@@ -420,7 +443,8 @@ pub fn create_admin_account(
     password: Option<&str>,
     domain: Option<&str>,
 ) -> AppResult<CreatedAdmin> {
-    let username = username.map(str::to_string).unwrap_or_else(|| format!("admin{}", random::alphanumeric(8).to_lowercase()));
+    let username =
+        username.map(str::to_string).unwrap_or_else(|| format!("admin{}", random::alphanumeric(8).to_lowercase()));
     let generated_password = if password.is_none() { Some(random::alphanumeric(16)) } else { None };
     let password = password.map(str::to_string).or_else(|| generated_password.clone()).unwrap_or_default();
     let domain = domain.unwrap_or(&app.config.sip_domain).to_string();

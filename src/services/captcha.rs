@@ -99,13 +99,8 @@ fn ask(url: &str, secret: &str, response: &str, client_ip: &str) -> Result<Verdi
     }
     let mut reply = agent.post(url).send_form(form).map_err(|e| e.to_string())?;
     let status = reply.status().as_u16();
-    let body = reply
-        .body_mut()
-        .with_config()
-        .limit(MAX_REPLY)
-        .lossy_utf8(true)
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
+    let body =
+        reply.body_mut().with_config().limit(MAX_REPLY).lossy_utf8(true).read_to_string().map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("HTTP {status}"));
     }

@@ -89,25 +89,22 @@ pub fn passed(checks: &[Check]) -> bool {
 fn database_checks(config: &Config, out: &mut Vec<Check>) {
     let path = &config.database;
     if !path.exists() {
-        out.push(check(
-            Level::Fail,
-            "database",
-            format!("{} does not exist (run `flexiapi migrate`)", path.display()),
-        ));
+        out.push(check(Level::Fail, "database", format!("{} does not exist (run `flexiapi migrate`)", path.display())));
         return;
     }
-    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .and_then(|c| {
-            c.busy_timeout(Duration::from_secs(5))?;
-            health::ping(&c)?;
-            Ok(c)
-        }) {
-        Ok(c) => c,
-        Err(e) => {
-            out.push(check(Level::Fail, "database", format!("cannot open {}: {e}", path.display())));
-            return;
-        }
-    };
+    let conn =
+        match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .and_then(|c| {
+                c.busy_timeout(Duration::from_secs(5))?;
+                health::ping(&c)?;
+                Ok(c)
+            }) {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(check(Level::Fail, "database", format!("cannot open {}: {e}", path.display())));
+                return;
+            }
+        };
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     match health::quick_check(&conn) {
         Ok(result) if result == "ok" => {
@@ -180,7 +177,11 @@ fn group_name(gid: u32) -> String {
 /// access to the file, its `-wal` and `-shm` files and the directory.
 fn permissions(path: &Path) -> Check {
     use std::os::unix::fs::MetadataExt;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut problems = Vec::new();
     let mut described = Vec::new();
     match std::fs::metadata(&dir) {
@@ -190,7 +191,10 @@ fn permissions(path: &Path) -> Check {
             if mode & 0o070 != 0o070 {
                 problems.push(format!("directory {} is not group-writable", dir.display()));
             } else if mode & 0o2000 == 0 {
-                problems.push(format!("directory {} is not setgid (new -wal/-shm files may get another group)", dir.display()));
+                problems.push(format!(
+                    "directory {} is not setgid (new -wal/-shm files may get another group)",
+                    dir.display()
+                ));
             }
         }
         Err(e) => problems.push(format!("{}: {e}", dir.display())),
@@ -226,7 +230,11 @@ fn permissions(path: &Path) -> Check {
         check(
             Level::Warn,
             "permissions",
-            format!("{} — a Flexisip user in the group could not share the WAL: {}", described.join(", "), problems.join("; ")),
+            format!(
+                "{} — a Flexisip user in the group could not share the WAL: {}",
+                described.join(", "),
+                problems.join("; ")
+            ),
         )
     }
 }
@@ -246,7 +254,9 @@ fn flexisip_requests(conn: &Connection, out: &mut Vec<Check>) {
                         Err(format!("{username}@{domain}: unknown algorithm {:?}", bad[0].1))
                     }
                 }
-                Ok(rows) => Err(format!("{username}@{domain} has {stored} password(s) but the request returned {}", rows.len())),
+                Ok(rows) => {
+                    Err(format!("{username}@{domain} has {stored} password(s) but the request returned {}", rows.len()))
+                }
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -264,14 +274,20 @@ fn flexisip_requests(conn: &Connection, out: &mut Vec<Check>) {
     let probe = phone.clone().unwrap_or_else(|| "+10000000000".to_string());
     let one = health::run_user_with_phone_request(conn, health::FLEXISIP_USER_WITH_PHONE_REQUEST, &probe);
     out.push(match (one, &phone) {
-        (Ok(rows), Some(p)) if rows.len() == 1 => check(Level::Ok, "flexisip user-with-phone request", format!("{p} -> {}", rows[0])),
+        (Ok(rows), Some(p)) if rows.len() == 1 => {
+            check(Level::Ok, "flexisip user-with-phone request", format!("{p} -> {}", rows[0]))
+        }
         (Ok(rows), Some(p)) => {
             check(Level::Fail, "flexisip user-with-phone request", format!("{p} -> {} rows, expected 1", rows.len()))
         }
         (Ok(_), None) => check(Level::Ok, "flexisip user-with-phone request", "runs (no account with a phone yet)"),
         (Err(e), _) => check(Level::Fail, "flexisip user-with-phone request", e.to_string()),
     });
-    let many = health::run_users_with_phones_request(conn, health::FLEXISIP_USERS_WITH_PHONES_REQUEST, &[&probe, "+10000000001"]);
+    let many = health::run_users_with_phones_request(
+        conn,
+        health::FLEXISIP_USERS_WITH_PHONES_REQUEST,
+        &[&probe, "+10000000001"],
+    );
     out.push(match (many, &phone) {
         (Ok(rows), Some(p)) if rows.iter().any(|r| &r.2 == p) => {
             check(Level::Ok, "flexisip users-with-phones request", format!("{p} -> {}@{}", rows[0].0, rows[0].1))
@@ -348,13 +364,15 @@ fn smtp_transport_test(config: &Config) -> Result<(), String> {
     let mail = &config.mail;
     let encryption =
         notify::mail::Encryption::from_laravel(&mail.encryption, mail.port).unwrap_or(notify::mail::Encryption::None);
-    let parameters = || TlsParameters::builder(mail.host.clone()).build_rustls().map_err(|e| format!("TLS set-up: {e}"));
+    let parameters =
+        || TlsParameters::builder(mail.host.clone()).build_rustls().map_err(|e| format!("TLS set-up: {e}"));
     let tls = match encryption {
         notify::mail::Encryption::None => Tls::None,
         notify::mail::Encryption::StartTls => Tls::Required(parameters()?),
         notify::mail::Encryption::Tls => Tls::Wrapper(parameters()?),
     };
-    let mut builder = SmtpTransport::builder_dangerous(mail.host.as_str()).port(mail.port).tls(tls).timeout(Some(TIMEOUT));
+    let mut builder =
+        SmtpTransport::builder_dangerous(mail.host.as_str()).port(mail.port).tls(tls).timeout(Some(TIMEOUT));
     if !mail.username.is_empty() {
         builder = builder.credentials(Credentials::new(mail.username.clone(), mail.password.clone()));
     }
@@ -406,7 +424,8 @@ fn ovh(config: &Config) -> Option<Check> {
         }
         let mut response = request.call().map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let body = response.body_mut().with_config().limit(64 * 1024).lossy_utf8(true).read_to_string().unwrap_or_default();
+        let body =
+            response.body_mut().with_config().limit(64 * 1024).lossy_utf8(true).read_to_string().unwrap_or_default();
         Ok((status, body))
     };
     let time_url = format!("{base}/auth/time");
@@ -431,10 +450,18 @@ fn ovh(config: &Config) -> Option<Check> {
             let services = serde_json::from_str::<Vec<String>>(&body).unwrap_or_default();
             match services.first() {
                 Some(s) => check(Level::Ok, "ovh", format!("{base}: credentials accepted, SMS service {s}")),
-                None => check(Level::Fail, "ovh", format!("{base}: credentials accepted but no SMS service on this account")),
+                None => check(
+                    Level::Fail,
+                    "ovh",
+                    format!("{base}: credentials accepted but no SMS service on this account"),
+                ),
             }
         }
-        Ok((status, body)) => check(Level::Fail, "ovh", format!("{sms_url}: HTTP {status}: {}", body.trim().chars().take(200).collect::<String>())),
+        Ok((status, body)) => check(
+            Level::Fail,
+            "ovh",
+            format!("{sms_url}: HTTP {status}: {}", body.trim().chars().take(200).collect::<String>()),
+        ),
         Err(e) => check(Level::Fail, "ovh", format!("{sms_url}: {e}")),
     })
 }
@@ -464,7 +491,10 @@ fn linphone_daemon(path: &Path) -> Check {
         Err(e) => check(
             Level::Fail,
             "linphone-daemon",
-            format!("{}: {e} (with systemd, PrivateTmp hides another service's /tmp: see docs/operations.md)", path.display()),
+            format!(
+                "{}: {e} (with systemd, PrivateTmp hides another service's /tmp: see docs/operations.md)",
+                path.display()
+            ),
         ),
     }
 }
@@ -472,7 +502,9 @@ fn linphone_daemon(path: &Path) -> Check {
 fn executable(name: &'static str, path: &Path) -> Check {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => check(Level::Ok, name, format!("{} is executable", path.display())),
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+            check(Level::Ok, name, format!("{} is executable", path.display()))
+        }
         Ok(_) => check(Level::Fail, name, format!("{} is not an executable file", path.display())),
         Err(e) => check(Level::Fail, name, format!("{}: {e}", path.display())),
     }

@@ -69,7 +69,12 @@ fn too_long(field: &str, value: &str, max: usize, errors: &mut FieldErrors) -> b
 /// store. The password is required for a new external account and when
 /// the username, domain or realm changes (the stored HA1 depends on them);
 /// otherwise an empty one keeps the stored hash.
-fn validate(app: &App, account: &Account, input: &Input, existing: Option<&ExternalAccount>) -> AppResult<ExternalAccount> {
+fn validate(
+    app: &App,
+    account: &Account,
+    input: &Input,
+    existing: Option<&ExternalAccount>,
+) -> AppResult<ExternalAccount> {
     let mut errors = FieldErrors::default();
     let username = input.required("username", &mut errors);
     let domain = input.required("domain", &mut errors);
@@ -98,7 +103,10 @@ fn validate(app: &App, account: &Account, input: &Input, existing: Option<&Exter
     for (field, value) in [("registrar", &registrar), ("outbound_proxy", &outbound_proxy)] {
         if let Some(v) = value {
             if !too_long(field, v, 255, &mut errors) && !is_host_port(v) {
-                errors.add(field, format!("The {} must be a host name, optionally followed by :port.", rules::label(field)));
+                errors.add(
+                    field,
+                    format!("The {} must be a host name, optionally followed by :port.", rules::label(field)),
+                );
             }
         }
     }
@@ -198,10 +206,13 @@ mod tests {
 
     #[test]
     fn hosts_and_ports() {
-        for ok in ["sip.example.org", "10.0.0.1", "proxy.example.net:5060", "[2001:db8::1]:5061", "[::1]", "localhost"] {
+        for ok in ["sip.example.org", "10.0.0.1", "proxy.example.net:5060", "[2001:db8::1]:5061", "[::1]", "localhost"]
+        {
             assert!(is_host_port(ok), "{ok}");
         }
-        for bad in ["", "sip:host", "host name", "host:0", "host:99999", "-a.org", "a..org", "host:port", "x;transport=tcp"] {
+        for bad in
+            ["", "sip:host", "host name", "host:0", "host:99999", "-a.org", "a..org", "host:port", "x;transport=tcp"]
+        {
             assert!(!is_host_port(bad), "{bad}");
         }
         assert!(is_sip_user("alice.b+1"));

@@ -91,7 +91,8 @@ fn service_queue() -> Option<&'static mpsc::SyncSender<ServiceJob>> {
             let (sender, receiver) = mpsc::sync_channel::<ServiceJob>(SERVICE_QUEUE);
             let spawned = std::thread::Builder::new().name("service-hook".into()).spawn(move || {
                 for job in receiver {
-                    if let Err(e) = run(&job.program, &[job.event.name()], &job.env, job.input.as_bytes(), job.timeout) {
+                    if let Err(e) = run(&job.program, &[job.event.name()], &job.env, job.input.as_bytes(), job.timeout)
+                    {
                         eprintln!("hook: ACCOUNT_SERVICE_HOOK {}: {e}", job.event.name());
                     }
                 }
@@ -179,7 +180,13 @@ fn hook_env(app: &App) -> Vec<(String, String)> {
 /// with status 0 within `timeout`. On timeout its whole process group is
 /// killed, so a shell script's children (a `sleep`, a `curl`) die with it
 /// instead of holding the pipe open.
-fn run(program: &Path, args: &[&str], env: &[(String, String)], input: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+fn run(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    input: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
     let mut child = Command::new(program)
@@ -267,7 +274,11 @@ mod tests {
     }
 
     fn temp_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("flexiapi-hooks-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "flexiapi-hooks-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::create_dir_all(&dir).expect("mkdir");
         dir
     }

@@ -49,5 +49,5 @@ pub mod profile;
 pub mod registration;
 pub mod statistics;
 pub mod tokens;
-pub mod web_login;
 pub mod vcard;
+pub mod web_login;

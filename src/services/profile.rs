@@ -42,7 +42,11 @@ pub fn request_email_change(app: &App, account: &Account, input: &Input, client_
         tokens::replace_email_change(tx, account.id, &email, &hash)?;
         Ok(previous)
     })?;
-    let sent = notifications::send_mail(app, &email, MailKind::ChangingEmail { link: app.config.url(&format!("/email/{hash}")) });
+    let sent = notifications::send_mail(
+        app,
+        &email,
+        MailKind::ChangingEmail { link: app.config.url(&format!("/email/{hash}")) },
+    );
     if sent.is_err() {
         // Not sent: drop the request nobody can confirm, put back the previous one.
         let _ = app.db.write(|tx| {

@@ -56,8 +56,10 @@ fn parse(items: &[Value]) -> AppResult<Vec<Seeded>> {
                 let id_pattern = text(item, "id").ok_or_else(|| bad("`id` pattern is missing"))?;
                 let user_pattern = text(item, "username").ok_or_else(|| bad("`username` pattern is missing"))?;
                 let domain = text(item, "domain").ok_or_else(|| bad("`domain` is missing"))?;
-                let count = item.get("iteration").and_then(Value::as_i64).ok_or_else(|| bad("`iteration` is missing"))?;
-                let id_start = item.get("idStart").and_then(Value::as_i64).ok_or_else(|| bad("`idStart` is missing"))?;
+                let count =
+                    item.get("iteration").and_then(Value::as_i64).ok_or_else(|| bad("`iteration` is missing"))?;
+                let id_start =
+                    item.get("idStart").and_then(Value::as_i64).ok_or_else(|| bad("`idStart` is missing"))?;
                 let user_start = item.get("usernameStart").and_then(Value::as_i64).unwrap_or(0);
                 if !(0..=1_000_000).contains(&count) {
                     return Err(bad("`iteration` must be between 0 and 1000000"));
@@ -86,7 +88,8 @@ fn parse(items: &[Value]) -> AppResult<Vec<Seeded>> {
 
 /// Seeds the accounts; returns how many were written.
 pub fn seed(app: &App, json_text: &str) -> AppResult<usize> {
-    let value: Value = serde_json::from_str(json_text).map_err(|e| invalid("file", format!("malformed JSON file: {e}")))?;
+    let value: Value =
+        serde_json::from_str(json_text).map_err(|e| invalid("file", format!("malformed JSON file: {e}")))?;
     let items = value.as_array().ok_or_else(|| invalid("file", "malformed JSON file: expected an array"))?;
     let accounts = parse(items)?;
     app.db.write(|tx| {

@@ -12,7 +12,12 @@ pub fn for_host(app: &App, host: &str) -> (String, bool) {
         Ok(Some(space)) => (space.domain, space.is_super),
         // Also when the lookup fails: serving the default domain is safe.
         _ => {
-            let default_super = app.db.read(|c| db::web::space_by_domain(c, &app.config.sip_domain)).ok().flatten().is_some_and(|s| s.is_super);
+            let default_super = app
+                .db
+                .read(|c| db::web::space_by_domain(c, &app.config.sip_domain))
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.is_super);
             (app.config.sip_domain.clone(), default_super)
         }
     }
@@ -26,8 +31,16 @@ pub enum SpaceChange {
 }
 
 /// `spaces:create-update {sip_domain} {host} [{name}] [--super]`.
-pub fn create_or_update(app: &App, domain: &str, host: &str, name: Option<&str>, is_super: bool) -> AppResult<SpaceChange> {
-    let valid = |s: &str| !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c));
+pub fn create_or_update(
+    app: &App,
+    domain: &str,
+    host: &str,
+    name: Option<&str>,
+    is_super: bool,
+) -> AppResult<SpaceChange> {
+    let valid = |s: &str| {
+        !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+    };
     if !valid(domain) {
         return Err(invalid("sip_domain", "The sip domain format is invalid."));
     }

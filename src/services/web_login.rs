@@ -30,10 +30,7 @@ pub fn login(app: &App, scope: &Scope, input: &Input, client_ip: &str) -> AppRes
     };
     ratelimit::hit_all(
         app,
-        &[
-            (format!("login:ip:{client_ip}"), IP_LIMIT),
-            (format!("login:user:{}", username.to_lowercase()), USER_LIMIT),
-        ],
+        &[(format!("login:ip:{client_ip}"), IP_LIMIT), (format!("login:user:{}", username.to_lowercase()), USER_LIMIT)],
     )?;
     let account = app.db.read(|c| {
         if let Some(a) = rows::by_sip(c, &username, &scope.domain)? {
@@ -105,7 +102,8 @@ pub fn check_identifier(account: &Account, input: &Input) -> AppResult<()> {
 pub fn login_with_auth_token(app: &App, scope: &Scope, token: &str) -> AppResult<Account> {
     use super::tokens::AUTH_TOKEN_MINUTES;
     let account_id = app.db.write(|tx| {
-        let found = crate::db::auth::fresh_auth_token(tx, token, AUTH_TOKEN_MINUTES)?.ok_or_else(AppError::not_found)?;
+        let found =
+            crate::db::auth::fresh_auth_token(tx, token, AUTH_TOKEN_MINUTES)?.ok_or_else(AppError::not_found)?;
         let account_id = found.account_id.ok_or_else(AppError::not_found)?;
         if !crate::db::auth::consume_auth_token(tx, found.id)? {
             return Err(AppError::not_found());
@@ -121,7 +119,10 @@ pub fn login_with_auth_token(app: &App, scope: &Scope, token: &str) -> AppResult
 /// is unknown or expired (the page starts over with a fresh one).
 pub fn poll_auth_token(app: &App, scope: &Scope, token: &str) -> AppResult<Option<Account>> {
     use super::tokens::AUTH_TOKEN_MINUTES;
-    let found = app.db.read(|c| crate::db::auth::fresh_auth_token(c, token, AUTH_TOKEN_MINUTES))?.ok_or_else(AppError::not_found)?;
+    let found = app
+        .db
+        .read(|c| crate::db::auth::fresh_auth_token(c, token, AUTH_TOKEN_MINUTES))?
+        .ok_or_else(AppError::not_found)?;
     if found.account_id.is_none() {
         return Ok(None);
     }
@@ -171,7 +172,10 @@ pub fn recovery_account_by_email(app: &App, scope: &Scope, input: &Input) -> App
 /// device opens to log in. 404 unless the token is fresh.
 pub fn auth_token_qr(app: &App, token: &str) -> AppResult<Vec<u8>> {
     use super::tokens::AUTH_TOKEN_MINUTES;
-    let found = app.db.read(|c| crate::db::auth::fresh_auth_token(c, token, AUTH_TOKEN_MINUTES))?.ok_or_else(AppError::not_found)?;
+    let found = app
+        .db
+        .read(|c| crate::db::auth::fresh_auth_token(c, token, AUTH_TOKEN_MINUTES))?
+        .ok_or_else(AppError::not_found)?;
     let path = match found.account_id {
         None => format!("/auth_tokens/auth/external/{}", found.token),
         Some(_) => format!("/auth_tokens/auth/{}", found.token),

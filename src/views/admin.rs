@@ -61,7 +61,15 @@ fn flag_select(name: &str, label: &str, value: Option<bool>) -> Markup {
 fn sort_link(q: &ListQuery, column: &str, label: &str) -> Markup {
     let active = q.sort == column;
     let desc = if active { !q.descending } else { column == "created_at" };
-    let arrow = if active { if q.descending { " ↓" } else { " ↑" } } else { "" };
+    let arrow = if active {
+        if q.descending {
+            " ↓"
+        } else {
+            " ↑"
+        }
+    } else {
+        ""
+    };
     html! { a href=(q.href(1, Some((column, desc)))) { (label) (arrow) } }
 }
 

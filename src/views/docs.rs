@@ -178,7 +178,9 @@ pub fn api(p: &Page, f: &Features) -> Markup {
         }
         if is_endpoint(trimmed) {
             let path = trimmed.split_whitespace().nth(1).unwrap_or("");
-            let unsecure = ["/accounts/public", "/recover/", "/recover-by-phone", "/info-by-phone"].iter().any(|s| path.contains(s));
+            let unsecure = ["/accounts/public", "/recover/", "/recover-by-phone", "/info-by-phone"]
+                .iter()
+                .any(|s| path.contains(s));
             let phone = path.contains("phone");
             let enabled = (!unsecure || f.dangerous_endpoints) && (!phone || f.phone);
             blocks.push(html! {

@@ -94,7 +94,17 @@ pub struct Field<'a> {
 
 impl<'a> Field<'a> {
     pub fn new(name: &'a str, label: &'a str) -> Field<'a> {
-        Field { name, label, kind: "text", placeholder: None, hint: None, suffix: None, required: false, default: None, autocomplete: None }
+        Field {
+            name,
+            label,
+            kind: "text",
+            placeholder: None,
+            hint: None,
+            suffix: None,
+            required: false,
+            default: None,
+            autocomplete: None,
+        }
     }
     pub fn kind(mut self, kind: &'a str) -> Self {
         self.kind = kind;

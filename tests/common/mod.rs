@@ -176,12 +176,7 @@ impl Server {
         let out = self.cli(&["accounts:create-admin-account", "-u", username, "-p", password]);
         assert!(out.status.success(), "create-admin-account: {}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let key = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("API key: "))
-            .expect("API key line")
-            .trim()
-            .to_string();
+        let key = stdout.lines().find_map(|l| l.strip_prefix("API key: ")).expect("API key line").trim().to_string();
         (username.to_string(), password.to_string(), key)
     }
 
@@ -213,7 +208,13 @@ impl Server {
         Req::new(self, "DELETE", path)
     }
 
-    pub fn try_request(&self, method: &str, path: &str, headers: &[(String, String)], body: Option<&[u8]>) -> std::io::Result<Resp> {
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> std::io::Result<Resp> {
         http_request(self.port, method, path, headers, body)
     }
 }
@@ -279,9 +280,15 @@ impl<'a> Req<'a> {
     /// matching `algorithm` (or the first one).
     pub fn digest(self, username: &str, domain: &str, password: &str, algorithm: Option<&str>) -> Resp {
         let from = format!("sip:{username}@{domain}");
-        let first = Req { server: self.server, method: self.method.clone(), path: self.path.clone(), headers: self.headers.clone(), body: self.body.clone() }
-            .header("From", &from)
-            .send();
+        let first = Req {
+            server: self.server,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        }
+        .header("From", &from)
+        .send();
         assert_eq!(first.status, 401, "expected a challenge: {}", first.text());
         let challenges = first.headers_all("WWW-Authenticate");
         let challenge = challenges
@@ -342,7 +349,13 @@ impl Resp {
 }
 
 /// One HTTP/1.1 exchange on a new connection (`Connection: close`).
-pub fn http_request(port: u16, method: &str, path: &str, headers: &[(String, String)], body: Option<&[u8]>) -> std::io::Result<Resp> {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Resp> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -373,10 +386,10 @@ pub fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
-    let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
-        .collect();
+    let status: u16 =
+        status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status"))?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
     let mut body = raw[split + 4..].to_vec();
     let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("Transfer-Encoding") && v.contains("chunked"));
     if chunked {
@@ -389,7 +402,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..line_end]).split(';').next().unwrap_or("0").trim(),
+            16,
+        )
+        .unwrap_or(0);
         data = &data[line_end + 2..];
         if size == 0 || data.len() < size {
             break;
@@ -420,12 +437,28 @@ impl Challenge {
     }
 
     /// The `Authorization` value for this challenge.
-    pub fn authorization(&self, method: &str, uri: &str, username: &str, password: &str, nc: u32, cnonce: &str) -> String {
+    pub fn authorization(
+        &self,
+        method: &str,
+        uri: &str,
+        username: &str,
+        password: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
         let ha1 = hash(&self.algorithm, &format!("{username}:{}:{password}", self.realm));
         self.authorization_with_ha1(method, uri, username, &ha1, nc, cnonce)
     }
 
-    pub fn authorization_with_ha1(&self, method: &str, uri: &str, username: &str, ha1: &str, nc: u32, cnonce: &str) -> String {
+    pub fn authorization_with_ha1(
+        &self,
+        method: &str,
+        uri: &str,
+        username: &str,
+        ha1: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
         let nc = format!("{nc:08x}");
         let ha2 = hash(&self.algorithm, &format!("{method}:{uri}"));
         let response = hash(&self.algorithm, &format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce));
@@ -483,7 +516,8 @@ fn package_of(tool: &str) -> &str {
 
 /// `tool` found in `PATH` (then /usr/sbin, /sbin, /usr/bin, /bin).
 pub fn find_tool(tool: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
     dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file())
 }
@@ -556,7 +590,12 @@ impl LinphoneDaemon {
             ),
         )
         .expect("write daemon rc");
-        let name = format!("flexiapi-test-ld-{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix() % 100_000);
+        let name = format!(
+            "flexiapi-test-ld-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            rand_suffix() % 100_000
+        );
         let socket = PathBuf::from(format!("/tmp/{name}"));
         let _ = std::fs::remove_file(&socket);
         let child = Command::new(binary)
@@ -714,8 +753,9 @@ impl SipUa {
                 continue; // a response, not for us
             }
             let uri = first.next().unwrap_or("").to_string();
-            let headers: Vec<(String, String)> =
-                lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+                .collect();
             let request = SipRequest { method, uri, headers, body: raw[split + 4..].to_vec(), from };
             let mut answer = String::from("SIP/2.0 200 OK\r\n");
             for (k, v) in &request.headers {

@@ -335,8 +335,10 @@ pub fn self_signed_config(dir: &std::path::Path) -> Result<Arc<rustls::ServerCon
     if !out.status.success() {
         return Err(format!("openssl req failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(&cert).map_err(|e| e.to_string())?.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| e.to_string())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -502,7 +504,11 @@ fn send(reader: &mut Reader, bytes: &[u8]) -> std::io::Result<()> {
     w.flush()
 }
 
-fn session(stream: TcpStream, shared: &Shared, tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>) -> std::io::Result<()> {
+fn session(
+    stream: TcpStream,
+    shared: &Shared,
+    tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
     let wrap = |stream: TcpStream, config: &Arc<rustls::ServerConfig>| -> std::io::Result<Reader> {
@@ -524,7 +530,13 @@ fn session(stream: TcpStream, shared: &Shared, tls: Option<(TlsMode, Arc<rustls:
 
 /// The SMTP dialogue on one (plain or TLS) stream. `offer_tls`: STARTTLS is
 /// offered and ends this dialogue with [`Outcome::StartTls`].
-fn dialogue(mut reader: Reader, shared: &Shared, offer_tls: bool, is_tls: bool, greet: bool) -> std::io::Result<Outcome> {
+fn dialogue(
+    mut reader: Reader,
+    shared: &Shared,
+    offer_tls: bool,
+    is_tls: bool,
+    greet: bool,
+) -> std::io::Result<Outcome> {
     macro_rules! out {
         ($bytes:expr) => {
             send(&mut reader, $bytes)

@@ -16,7 +16,9 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &str, segments: &'a [&'a str]) -> Op
         ("GET", ["api", "accounts", "me"]) => route("/api/accounts/me", move || me(ctx)),
         ("DELETE", ["api", "accounts", "me"]) => route("/api/accounts/me", move || delete_me(ctx)),
         ("GET", ["api", "accounts", "me", "api_key"]) => route("/api/accounts/me/api_key", move || me_api_key(ctx)),
-        ("GET", ["api", "accounts", "me", "provision"]) => route("/api/accounts/me/provision", move || me_provision(ctx)),
+        ("GET", ["api", "accounts", "me", "provision"]) => {
+            route("/api/accounts/me/provision", move || me_provision(ctx))
+        }
         ("GET", ["api", "accounts"]) => route("/api/accounts", move || index(ctx)),
         ("POST", ["api", "accounts"]) => route("/api/accounts", move || create(ctx)),
         ("GET", ["api", "accounts", sip, "search"]) => route("/api/accounts/{sip}/search", move || search(ctx, sip)),
@@ -83,7 +85,8 @@ fn me_provision(ctx: &Ctx) -> HttpResult {
 fn index(ctx: &Ctx) -> HttpResult {
     auth::admin(ctx)?;
     let scope = ctx.scope(true);
-    let page = ctx.query("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1 && *p < 1_000_000_000).unwrap_or(1);
+    let page =
+        ctx.query("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1 && *p < 1_000_000_000).unwrap_or(1);
     let (accounts, total) = ctx.app.db.read(|c| {
         let domain = scope.domain_filter();
         Ok((db::accounts::page(c, domain, PER_PAGE, (page - 1) * PER_PAGE)?, db::accounts::count(c, domain)?))
@@ -107,7 +110,13 @@ fn show(ctx: &Ctx, n: &str) -> HttpResult {
 
 fn update(ctx: &Ctx, n: &str) -> HttpResult {
     auth::admin(ctx)?;
-    let account = service::update_by_admin(ctx.app, &ctx.scope(true), account_id(n)?, &ctx.json_input(), service::PasswordOnUpdate::Required)?;
+    let account = service::update_by_admin(
+        ctx.app,
+        &ctx.scope(true),
+        account_id(n)?,
+        &ctx.json_input(),
+        service::PasswordOnUpdate::Required,
+    )?;
     render(ctx, account, Show::ADMIN)
 }
 

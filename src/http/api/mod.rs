@@ -2,11 +2,11 @@
 //! handlers that parse, call a service, and render.
 
 pub mod accounts;
-pub mod render;
 pub mod dictionary;
 pub mod me;
 pub mod messages;
 pub mod public;
+pub mod render;
 pub mod statistics;
 pub mod tokens;
 pub mod vcard;

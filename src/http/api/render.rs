@@ -1,9 +1,9 @@
 //! JSON shapes of the API objects (api.md §3).
 
 use crate::config::Config;
+use crate::db::dictionary::{AccountType, Action};
 use crate::domain::time;
 use crate::services::accounts::Details;
-use crate::db::dictionary::{AccountType, Action};
 use serde::Serialize;
 
 /// Which optional parts an account's JSON carries.
@@ -254,7 +254,24 @@ mod tests {
         assert_eq!(w.len(), 8 + 1 + 2);
         assert_eq!(w.last(), Some(&Some(5000)));
         let w = page_window(100, 5000);
-        assert_eq!(w, vec![Some(1), Some(2), None, Some(97), Some(98), Some(99), Some(100), Some(101), Some(102), Some(103), None, Some(4999), Some(5000)]);
+        assert_eq!(
+            w,
+            vec![
+                Some(1),
+                Some(2),
+                None,
+                Some(97),
+                Some(98),
+                Some(99),
+                Some(100),
+                Some(101),
+                Some(102),
+                Some(103),
+                None,
+                Some(4999),
+                Some(5000)
+            ]
+        );
         assert_eq!(page_window(5000, 5000).len(), 2 + 1 + 8);
     }
 }

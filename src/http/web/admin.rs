@@ -25,7 +25,9 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         ("DELETE", ["accounts"]) => page(ctx, "/admin/accounts", method, destroy),
         // Account types, before `{id}`.
         ("GET", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, types_index),
-        ("GET", ["accounts", "types", "create"]) => page(ctx, "/admin/accounts/types/create", method, |w| type_form(w, None)),
+        ("GET", ["accounts", "types", "create"]) => {
+            page(ctx, "/admin/accounts/types/create", method, |w| type_form(w, None))
+        }
         ("POST", ["accounts", "types"]) => page(ctx, "/admin/accounts/types", method, |w| type_save(w, None)),
         ("GET", ["accounts", "types", t, "edit"]) if id(t).is_some() => {
             page(ctx, "/admin/accounts/types/{id}/edit", method, move |w| type_form(w, id(t)))
@@ -43,8 +45,12 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
             page(ctx, "/admin/accounts/{id}/show", method, move |w| show(w, num(n)))
         }
         ("GET", ["accounts", needle]) => page(ctx, "/admin/accounts/{search}", method, move |w| index(w, Some(needle))),
-        ("GET", ["accounts", n, "edit"]) if id(n).is_some() => page(ctx, "/admin/accounts/{id}/edit", method, move |w| edit_form(w, num(n))),
-        ("PUT", ["accounts", n]) if id(n).is_some() => page(ctx, "/admin/accounts/{id}", method, move |w| update(w, num(n))),
+        ("GET", ["accounts", n, "edit"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/edit", method, move |w| edit_form(w, num(n)))
+        }
+        ("PUT", ["accounts", n]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}", method, move |w| update(w, num(n)))
+        }
         ("GET", ["accounts", n, "delete"]) if id(n).is_some() => {
             page(ctx, "/admin/accounts/{id}/delete", method, move |w| delete_form(w, num(n)))
         }
@@ -55,7 +61,9 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         ("GET", ["accounts", n, "external_account"]) if id(n).is_some() => {
             page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_form(w, num(n)))
         }
-        ("POST", ["accounts", n, "external_account"]) | ("PUT", ["accounts", n, "external_account"]) if id(n).is_some() => {
+        ("POST", ["accounts", n, "external_account"]) | ("PUT", ["accounts", n, "external_account"])
+            if id(n).is_some() =>
+        {
             page(ctx, "/admin/accounts/{id}/external_account", method, move |w| external_save(w, num(n)))
         }
         ("DELETE", ["accounts", n, "external_account"]) if id(n).is_some() => {
@@ -150,7 +158,9 @@ fn list_query(w: &Web, needle: Option<&str>) -> v::ListQuery {
         Some("0") | Some("no") | Some("false") => Some(false),
         _ => None,
     };
-    let sort = q("sort").filter(|s| crate::db::accounts::SORTABLE.contains(&s.as_str())).unwrap_or_else(|| "created_at".into());
+    let sort = q("sort")
+        .filter(|s| crate::db::accounts::SORTABLE.contains(&s.as_str()))
+        .unwrap_or_else(|| "created_at".into());
     let descending = q("order").map(|o| o != "asc").unwrap_or(true);
     let page = q("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| (1..1_000_000).contains(p)).unwrap_or(1);
     v::ListQuery {
@@ -175,7 +185,8 @@ fn index(w: &Web, needle: Option<&str>) -> WebResult {
         order_by: query.sort.clone(),
         descending: query.descending,
     };
-    let (rows, total) = w.ctx.app.db.read(|c| crate::db::accounts::search(c, &search, PER_PAGE, (query.page - 1) * PER_PAGE))?;
+    let (rows, total) =
+        w.ctx.app.db.read(|c| crate::db::accounts::search(c, &search, PER_PAGE, (query.page - 1) * PER_PAGE))?;
     let details = accounts::load_details_many(w.ctx.app, rows)?;
     let mut page = w.page()?;
     page.wide = true;
@@ -223,9 +234,7 @@ fn create(w: &Web) -> WebResult {
     w.admin()?;
     let input = account_input(w, None);
     match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
-        Ok(account) => {
-            to_show(w, account.id, "Account created.")
-        }
+        Ok(account) => to_show(w, account.id, "Account created."),
         Err(errors) => account_view(w, None, &State::new(&input, &errors), 422),
     }
 }
@@ -238,10 +247,14 @@ fn edit_form(w: &Web, n: i64) -> WebResult {
 fn update(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let input = account_input(w, Some(&account));
-    match form_errors(accounts::update_by_admin(w.ctx.app, &w.ctx.scope(true), account.id, &input, accounts::PasswordOnUpdate::KeepWhenEmpty))? {
-        Ok(updated) => {
-            to_show(w, updated.id, "Account updated.")
-        }
+    match form_errors(accounts::update_by_admin(
+        w.ctx.app,
+        &w.ctx.scope(true),
+        account.id,
+        &input,
+        accounts::PasswordOnUpdate::KeepWhenEmpty,
+    ))? {
+        Ok(updated) => to_show(w, updated.id, "Account updated."),
         Err(errors) => account_view(w, Some(&account), &State::new(&input, &errors), 422),
     }
 }
@@ -253,7 +266,11 @@ fn show(w: &Web, n: i64) -> WebResult {
     let details = accounts::load_details(w.ctx.app, account.clone())?;
     let contacts = dictionary::contacts(w.ctx.app, account.id)?;
     let external = external_accounts::of(w.ctx.app, &account)?;
-    let pool = if w.config().account_consume_external_account_on_create { Some(external_accounts::pool_left(w.ctx.app)?) } else { None };
+    let pool = if w.config().account_consume_external_account_on_create {
+        Some(external_accounts::pool_left(w.ctx.app)?)
+    } else {
+        None
+    };
     let info = v::Show {
         details: &details,
         contacts: &contacts,
@@ -272,7 +289,8 @@ fn toggle(w: &Web, n: i64, action: &str) -> WebResult {
         "deactivate" => accounts::set_activated(app, &account, false).map(|_| "Account deactivated."),
         "admin" => web_login::set_admin(app, &admin, &account, true).map(|_| "Admin role added."),
         "unadmin" => web_login::set_admin(app, &admin, &account, false).map(|_| "Admin role removed."),
-        "provision" => accounts::renew_provisioning_token(app, &account).map(|_| "Provisioning link renewed; the previous one no longer works."),
+        "provision" => accounts::renew_provisioning_token(app, &account)
+            .map(|_| "Provisioning link renewed; the previous one no longer works."),
         _ => Err(AppError::not_found()),
     }?;
     to_show(w, account.id, message)
@@ -309,9 +327,7 @@ fn external_save(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let input = w.form_with_algorithm();
     match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
-        Ok(_) => {
-            to_show(w, account.id, w.t("External Account saved."))
-        }
+        Ok(_) => to_show(w, account.id, w.t("External Account saved.")),
         Err(errors) => external_view(w, &account, &State::new(&input, &errors), 422),
     }
 }
@@ -345,16 +361,16 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
     let sip = input.text("sip").unwrap_or_default();
     let result = match accounts::find_by_sip(w.ctx.app, &w.ctx.scope(true), &sip) {
         Ok(contact) => dictionary::add_contact(w.ctx.app, &account, &contact).map_err(|e| match e {
-            AppError::Forbidden(_) => crate::error::invalid("sip", "This account is already a contact (or is the account itself)."),
+            AppError::Forbidden(_) => {
+                crate::error::invalid("sip", "This account is already a contact (or is the account itself).")
+            }
             other => other,
         }),
         Err(AppError::NotFound(_)) => Err(crate::error::invalid("sip", "The contact SIP address doesn't exist.")),
         Err(e) => Err(e),
     };
     match form_errors(result)? {
-        Ok(()) => {
-            to_show(w, account.id, "Contact added.")
-        }
+        Ok(()) => to_show(w, account.id, "Contact added."),
         Err(errors) => contact_view(w, &account, &State::new(input, &errors), 422),
     }
 }
@@ -371,7 +387,8 @@ fn contact_remove(w: &Web, n: i64) -> WebResult {
 fn account_type_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
     let attached = accounts::load_details(w.ctx.app, account.clone())?.types;
-    let available: Vec<_> = dictionary::types(w.ctx.app)?.into_iter().filter(|t| !attached.iter().any(|a| a.id == t.id)).collect();
+    let available: Vec<_> =
+        dictionary::types(w.ctx.app)?.into_iter().filter(|t| !attached.iter().any(|a| a.id == t.id)).collect();
     Ok(w.render("Add a type", 200, |p| v::account_type_form(p, &account, &available))?)
 }
 
@@ -405,10 +422,12 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
         None => dictionary::create_action(w.ctx.app, &account, input),
     };
     match form_errors(result)? {
-        Ok(_) => {
-            to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." })
+        Ok(_) => to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." }),
+        Err(errors) => {
+            Ok(w.render("Action", 422, |p| {
+                v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors))
+            })?)
         }
-        Err(errors) => Ok(w.render("Action", 422, |p| v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors)))?),
     }
 }
 
@@ -441,7 +460,9 @@ fn type_save(w: &Web, type_id: Option<i64>) -> WebResult {
     w.admin()?;
     let input = w.form();
     let result = match type_id {
-        Some(t) => dictionary::type_by_id(w.ctx.app, t).and_then(|_| dictionary::update_type(w.ctx.app, t, input)).map(|_| "Account type updated."),
+        Some(t) => dictionary::type_by_id(w.ctx.app, t)
+            .and_then(|_| dictionary::update_type(w.ctx.app, t, input))
+            .map(|_| "Account type updated."),
         None => dictionary::create_type(w.ctx.app, input).map(|_| "Account type created."),
     };
     match form_errors(result)? {

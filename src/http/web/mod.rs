@@ -349,7 +349,9 @@ fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> Http
         Err(e) => return Ok(security_headers(crate::http::error_response(&e, false), false)),
     };
     let outcome = if method != "GET" && !csrf_ok(&w) {
-        Err(Outcome::Error(AppError::Forbidden("The form has expired or its security token is missing. Please reload the page.".into())))
+        Err(Outcome::Error(AppError::Forbidden(
+            "The form has expired or its security token is missing. Please reload the page.".into(),
+        )))
     } else {
         handler(&w)
     };

@@ -82,7 +82,8 @@ fn password_update(w: &Web) -> WebResult {
     let account = w.user()?;
     let input = w.form_with_algorithm();
     let proof = if recovered(w) { profile::Proof::Recovered } else { profile::Proof::OldPassword };
-    let result = web_login::check_confirmation(&input, "password").and_then(|()| profile::set_password(w.ctx.app, &account, &input, proof));
+    let result = web_login::check_confirmation(&input, "password")
+        .and_then(|()| profile::set_password(w.ctx.app, &account, &input, proof));
     match form_errors(result)? {
         Ok(first) => {
             w.take("recovered");
@@ -96,7 +97,9 @@ fn password_update(w: &Web) -> WebResult {
 
 fn email_view(w: &Web, state: &State, status: u16) -> WebResult {
     let account = w.user()?;
-    Ok(w.render(w.t("Change my current account email"), status, |p| views::panel::email(p, account.email.as_deref(), state))?)
+    Ok(w.render(w.t("Change my current account email"), status, |p| {
+        views::panel::email(p, account.email.as_deref(), state)
+    })?)
 }
 
 fn email_form(w: &Web) -> WebResult {

@@ -13,9 +13,15 @@ use rouille::Response;
 pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
     match (method, segments) {
         ("GET", ["authenticate", "qrcode"]) => page(ctx, "/authenticate/qrcode", method, fresh),
-        ("GET", ["authenticate", "qrcode", token]) => page(ctx, "/authenticate/qrcode/{token}", method, move |w| waiting(w, token)),
-        ("GET", ["auth_tokens", "qrcode", token]) => page(ctx, "/auth_tokens/qrcode/{token}", method, move |w| png(w, token)),
-        ("GET", ["auth_tokens", "auth", token]) => page(ctx, "/auth_tokens/auth/{token}", method, move |w| login(w, token)),
+        ("GET", ["authenticate", "qrcode", token]) => {
+            page(ctx, "/authenticate/qrcode/{token}", method, move |w| waiting(w, token))
+        }
+        ("GET", ["auth_tokens", "qrcode", token]) => {
+            page(ctx, "/auth_tokens/qrcode/{token}", method, move |w| png(w, token))
+        }
+        ("GET", ["auth_tokens", "auth", token]) => {
+            page(ctx, "/auth_tokens/auth/{token}", method, move |w| login(w, token))
+        }
         _ => None,
     }
 }

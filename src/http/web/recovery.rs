@@ -14,9 +14,13 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
     match (method, segments) {
         ("GET", ["login", "email"]) => page(ctx, "/login/email", method, |w| email_form(w, &State::default(), 200)),
         ("POST", ["authenticate", "email"]) => page(ctx, "/authenticate/email", method, email_submit),
-        ("GET", ["login", "phone"]) if phone => page(ctx, "/login/phone", method, |w| phone_form(w, &State::default(), 200)),
+        ("GET", ["login", "phone"]) if phone => {
+            page(ctx, "/login/phone", method, |w| phone_form(w, &State::default(), 200))
+        }
         ("POST", ["authenticate", "phone"]) if phone => page(ctx, "/authenticate/phone", method, phone_submit),
-        ("POST", ["authenticate", "phone", "confirm"]) => page(ctx, "/authenticate/phone/confirm", method, phone_confirm),
+        ("POST", ["authenticate", "phone", "confirm"]) => {
+            page(ctx, "/authenticate/phone/confirm", method, phone_confirm)
+        }
         _ => None,
     }
 }
@@ -36,7 +40,9 @@ fn email_submit(w: &Web) -> WebResult {
     // The captcha first: a failed check costs nothing, not even a hit
     // (the fields' own messages come along; checking them writes nothing).
     if let Err(mut errors) = w.check_captcha() {
-        if let Err(AppError::Validation(fields)) = web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input) {
+        if let Err(AppError::Validation(fields)) =
+            web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input)
+        {
             errors = merged(fields, errors);
         }
         return email_form(w, &State::new(input, &errors), 422);

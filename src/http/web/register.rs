@@ -16,12 +16,20 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
     let phone = ctx.app.config.phone_authentication;
     match (method, segments) {
         ("GET", ["register"]) if open => page(ctx, "/register", method, choose),
-        ("GET", ["register", "email"]) if open => page(ctx, "/register/email", method, |w| email_form(w, &State::default(), 200)),
+        ("GET", ["register", "email"]) if open => {
+            page(ctx, "/register/email", method, |w| email_form(w, &State::default(), 200))
+        }
         ("POST", ["register", "email"]) if open => page(ctx, "/register/email", method, email_submit),
-        ("GET", ["register", "phone"]) if open && phone => page(ctx, "/register/phone", method, |w| phone_form(w, &State::default(), 200)),
+        ("GET", ["register", "phone"]) if open && phone => {
+            page(ctx, "/register/phone", method, |w| phone_form(w, &State::default(), 200))
+        }
         ("POST", ["register", "phone"]) if open && phone => page(ctx, "/register/phone", method, phone_submit),
-        ("GET", ["authenticate", "email", "check", sip]) => page(ctx, "/authenticate/email/check/{sip}", method, move |w| check(w, sip)),
-        ("GET", ["authenticate", "email", code]) => page(ctx, "/authenticate/email/{code}", method, move |w| email_link(w, code)),
+        ("GET", ["authenticate", "email", "check", sip]) => {
+            page(ctx, "/authenticate/email/check/{sip}", method, move |w| check(w, sip))
+        }
+        ("GET", ["authenticate", "email", code]) => {
+            page(ctx, "/authenticate/email/{code}", method, move |w| email_link(w, code))
+        }
         _ => None,
     }
 }
@@ -30,7 +38,9 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
 /// the panel is off (the apps rely on it, web.md 1.2).
 pub fn public_routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
     match (method, segments) {
-        ("GET", ["creation_token", "check", token]) => page(ctx, "/creation_token/check/{token}", method, move |w| token_check(w, token)),
+        ("GET", ["creation_token", "check", token]) => {
+            page(ctx, "/creation_token/check/{token}", method, move |w| token_check(w, token))
+        }
         ("POST", ["creation_token", "validate"]) => page(ctx, "/creation_token/validate", method, token_validate),
         _ => None,
     }
@@ -119,7 +129,11 @@ fn email_submit(w: &Web) -> WebResult {
             let list = w.config().newsletter_registration_address.trim().to_string();
             let ticked = matches!(input.text("newsletter").as_deref(), Some("1" | "true" | "on" | "yes"));
             if let (false, true, Some(email)) = (list.is_empty(), ticked, &account.email) {
-                notifications::send_mail_logged(w.ctx.app, &list, MailKind::NewsletterRegistration { email: email.clone() });
+                notifications::send_mail_logged(
+                    w.ctx.app,
+                    &list,
+                    MailKind::NewsletterRegistration { email: email.clone() },
+                );
             }
             redirect(&format!("/authenticate/email/check/{}", account.sip()))
         }
