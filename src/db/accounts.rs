@@ -2,8 +2,8 @@
 //! the tables Flexisip reads, and what hangs directly on an account.
 
 use super::optional;
-use super::query_in;
 use super::Cached;
+use super::{query_in, query_in_by_account};
 use crate::domain::time;
 use rusqlite::{params, Connection, Row};
 use std::collections::HashMap;
@@ -349,17 +349,15 @@ pub fn passwords(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Pas
 
 /// The passwords of several accounts (each list ordered by id), by account id.
 pub fn passwords_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<Password>>> {
-    let rows = query_in(
+    query_in_by_account(
         conn,
         "SELECT id, account_id, password, algorithm FROM passwords WHERE account_id IN ({in}) ORDER BY id",
         account_ids,
-        |r| Ok(Password { id: r.get(0)?, account_id: r.get(1)?, password: r.get(2)?, algorithm: r.get(3)? }),
-    )?;
-    let mut map: HashMap<i64, Vec<Password>> = HashMap::new();
-    for p in rows {
-        map.entry(p.account_id).or_default().push(p);
-    }
-    Ok(map)
+        |r| {
+            let p = Password { id: r.get(0)?, account_id: r.get(1)?, password: r.get(2)?, algorithm: r.get(3)? };
+            Ok((p.account_id, p))
+        },
+    )
 }
 
 /// Replaces every stored password by one row (the API leaves exactly one).

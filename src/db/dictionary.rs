@@ -2,7 +2,7 @@
 //! `account_actions`, `external_accounts`.
 
 use super::optional;
-use super::query_in;
+use super::query_in_by_account;
 use super::Cached;
 use crate::domain::time;
 use rusqlite::{params, Connection};
@@ -28,18 +28,13 @@ pub fn types_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Acco
 
 /// The types of several accounts (each list ordered by type id), by account id.
 pub fn types_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<AccountType>>> {
-    let rows = query_in(
+    query_in_by_account(
         conn,
         "SELECT p.account_id, t.id, t.\"key\" FROM account_types t JOIN account_account_type p ON p.account_type_id = t.id \
          WHERE p.account_id IN ({in}) ORDER BY t.id",
         account_ids,
-        |r| Ok((r.get::<_, i64>(0)?, AccountType { id: r.get(1)?, key: r.get(2)? })),
-    )?;
-    let mut map: HashMap<i64, Vec<AccountType>> = HashMap::new();
-    for (account_id, t) in rows {
-        map.entry(account_id).or_default().push(t);
-    }
-    Ok(map)
+        |r| Ok((r.get(0)?, AccountType { id: r.get(1)?, key: r.get(2)? })),
+    )
 }
 
 pub fn actions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Action>> {
@@ -48,17 +43,12 @@ pub fn actions_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Ac
 
 /// The actions of several accounts (each list ordered by id), by account id.
 pub fn actions_of_many(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<HashMap<i64, Vec<Action>>> {
-    let rows = query_in(
+    query_in_by_account(
         conn,
         "SELECT id, account_id, \"key\", code FROM account_actions WHERE account_id IN ({in}) ORDER BY id",
         account_ids,
-        |r| Ok(Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? }),
-    )?;
-    let mut map: HashMap<i64, Vec<Action>> = HashMap::new();
-    for x in rows {
-        map.entry(x.account_id).or_default().push(x);
-    }
-    Ok(map)
+        |r| Ok((r.get(1)?, Action { id: r.get(0)?, account_id: r.get(1)?, key: r.get(2)?, code: r.get(3)? })),
+    )
 }
 
 pub fn action(conn: &Connection, account_id: i64, action_id: i64) -> rusqlite::Result<Option<Action>> {

@@ -338,6 +338,22 @@ pub fn query_in<T>(
     Ok(out)
 }
 
+/// `query_in` for rows that belong to an account: `f` gives each row's
+/// account id with its value, and the values come back listed by account
+/// (in the statement's order).
+pub fn query_in_by_account<T>(
+    conn: &Connection,
+    sql: &str,
+    account_ids: &[i64],
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
+) -> rusqlite::Result<std::collections::HashMap<i64, Vec<T>>> {
+    let mut by_account: std::collections::HashMap<i64, Vec<T>> = std::collections::HashMap::new();
+    for (account_id, value) in query_in(conn, sql, account_ids, f)? {
+        by_account.entry(account_id).or_default().push(value);
+    }
+    Ok(by_account)
+}
+
 pub fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),

@@ -28,7 +28,7 @@ fn health(ctx: &Ctx) -> HttpResult {
     let response = match ctx.app.db.read(health::ping) {
         Ok(()) => Response::json(&serde_json::json!({"status": "ok", "database": "ok"})),
         Err(e) => {
-            eprintln!("health: database: {e}");
+            crate::log_line!("health: database: {e}");
             Response::json(&serde_json::json!({"status": "error", "database": "error"})).with_status_code(503)
         }
     };

@@ -44,7 +44,7 @@ pub fn by_api_key(app: &App, key: &str) -> AppResult<Account> {
         // A bookkeeping write: when the database cannot be written (disk
         // full, read-only), the read this key authenticates still goes on.
         if let Err(e) = app.db.write(|tx| Ok(db::auth::touch_api_key(tx, key, &stamp)?)) {
-            eprintln!("warning: cannot record the API key use of account {}: {e}", account.id);
+            crate::log_line!("warning: cannot record the API key use of account {}: {e}", account.id);
         }
     }
     Ok(account)

@@ -58,12 +58,16 @@ pub fn verify(app: &App, response: &str, client_ip: &str) -> AppResult<()> {
         Ok(Verdict { success: false, codes }) => {
             // The operator's mistakes deserve a log line; a visitor's do not.
             if codes.iter().any(|c| c.contains("secret")) {
-                eprintln!("error: captcha: {} refused NOCAPTCHA_SECRET: {}", config.verify_url, codes.join(", "));
+                crate::log_line!(
+                    "error: captcha: {} refused NOCAPTCHA_SECRET: {}",
+                    config.verify_url,
+                    codes.join(", ")
+                );
             }
             Err(invalid(FIELD, FAILED))
         }
         Err(reason) => {
-            eprintln!("error: captcha: {}: {reason}", config.verify_url);
+            crate::log_line!("error: captcha: {}: {reason}", config.verify_url);
             Err(invalid(FIELD, FAILED))
         }
     }

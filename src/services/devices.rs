@@ -23,7 +23,7 @@ pub fn list(app: &App, account: &Account) -> AppResult<Vec<Device>> {
     match redis::list_devices(&notifications::redis_settings(&app.config), &account.username, &account.domain) {
         Ok(devices) => Ok(devices),
         Err(e) => {
-            eprintln!("devices: cannot read Redis: {e}");
+            crate::log_line!("devices: cannot read Redis: {e}");
             Ok(Vec::new())
         }
     }
@@ -38,7 +38,7 @@ pub fn remove(app: &App, account: &Account, uuid: &str) -> AppResult<()> {
         Ok(()) => Ok(()),
         Err(NotifyError::Invalid(m)) => Err(crate::error::invalid("uuid", m)),
         Err(e) => {
-            eprintln!("devices: cannot write Redis: {e}");
+            crate::log_line!("devices: cannot write Redis: {e}");
             Err(AppError::Unavailable("The device list cannot be reached, please retry later.".into()))
         }
     }

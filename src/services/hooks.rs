@@ -93,14 +93,14 @@ fn service_queue() -> Option<&'static mpsc::SyncSender<ServiceJob>> {
                 for job in receiver {
                     if let Err(e) = run(&job.program, &[job.event.name()], &job.env, job.input.as_bytes(), job.timeout)
                     {
-                        eprintln!("hook: ACCOUNT_SERVICE_HOOK {}: {e}", job.event.name());
+                        crate::log_line!("hook: ACCOUNT_SERVICE_HOOK {}: {e}", job.event.name());
                     }
                 }
             });
             match spawned {
                 Ok(_) => Some(sender),
                 Err(e) => {
-                    eprintln!("hook: ACCOUNT_SERVICE_HOOK: cannot start its thread: {e}");
+                    crate::log_line!("hook: ACCOUNT_SERVICE_HOOK: cannot start its thread: {e}");
                     None
                 }
             }
@@ -126,7 +126,7 @@ pub fn account_event(app: &App, event: AccountEvent, account: &Account) {
             mpsc::TrySendError::Full(_) => "queue full",
             mpsc::TrySendError::Disconnected(_) => "worker gone",
         };
-        eprintln!("hook: ACCOUNT_SERVICE_HOOK {}: event dropped ({reason})", event.name());
+        crate::log_line!("hook: ACCOUNT_SERVICE_HOOK {}: event dropped ({reason})", event.name());
     }
 }
 
@@ -139,14 +139,14 @@ pub fn provisioning_sections(app: &App, input: &serde_json::Value) -> Option<Vec
     let output = match run(program, &[], &hook_env(app), input.to_string().as_bytes(), timeout) {
         Ok(output) => output,
         Err(e) => {
-            eprintln!("hook: ACCOUNT_PROVISIONING_HOOK: {e}");
+            crate::log_line!("hook: ACCOUNT_PROVISIONING_HOOK: {e}");
             return None;
         }
     };
     let text = match String::from_utf8(output) {
         Ok(text) => text,
         Err(_) => {
-            eprintln!("hook: ACCOUNT_PROVISIONING_HOOK: output is not UTF-8, ignored");
+            crate::log_line!("hook: ACCOUNT_PROVISIONING_HOOK: output is not UTF-8, ignored");
             return None;
         }
     };
@@ -154,7 +154,7 @@ pub fn provisioning_sections(app: &App, input: &serde_json::Value) -> Option<Vec
         Ok(sections) => Some(sections),
         Err(e) => {
             // The parser's message names the construct, never the values.
-            eprintln!("hook: ACCOUNT_PROVISIONING_HOOK: invalid XML, ignored: {e}");
+            crate::log_line!("hook: ACCOUNT_PROVISIONING_HOOK: invalid XML, ignored: {e}");
             None
         }
     }

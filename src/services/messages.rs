@@ -26,7 +26,7 @@ pub fn send(app: &App, input: &Input) -> AppResult<String> {
         Err(NotifyError::Rejected(reason)) => Err(invalid("to", reason)),
         Err(NotifyError::Invalid(m)) => Err(invalid("to", m)),
         Err(e) => {
-            eprintln!("messages: linphone-daemon: {e}");
+            crate::log_line!("messages: linphone-daemon: {e}");
             Err(invalid("to", daemon::SOCKET_ERROR))
         }
     }

@@ -142,11 +142,11 @@ pub fn send_mail(app: &App, to: &str, kind: MailKind) -> AppResult<()> {
     match mail::send(&settings, &message) {
         Ok(()) => Ok(()),
         Err(NotifyError::Disabled) => {
-            eprintln!("mail: MAIL_DRIVER is empty, not sent: {:?} ({})", message.subject, kind.name());
+            crate::log_line!("mail: MAIL_DRIVER is empty, not sent: {:?} ({})", message.subject, kind.name());
             Ok(())
         }
         Err(e) => {
-            eprintln!("mail: {} not sent: {e}", kind.name());
+            crate::log_line!("mail: {} not sent: {e}", kind.name());
             Err(AppError::Unavailable("The email could not be sent, please retry later.".into()))
         }
     }
@@ -164,11 +164,11 @@ pub fn send_sms(app: &App, phone: &str, kind: SmsKind, code: &str) -> AppResult<
     match sms::send_sms(&ovh_settings(&app.config), phone, &text) {
         Ok(()) => Ok(()),
         Err(NotifyError::Disabled) => {
-            eprintln!("sms: OVH_APP_KEY is empty, SMS not sent");
+            crate::log_line!("sms: OVH_APP_KEY is empty, SMS not sent");
             Err(AppError::Unavailable("The SMS could not be sent, please retry later.".into()))
         }
         Err(e) => {
-            eprintln!("sms: not sent: {e}");
+            crate::log_line!("sms: not sent: {e}");
             Err(AppError::Unavailable("The SMS could not be sent, please retry later.".into()))
         }
     }

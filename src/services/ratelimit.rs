@@ -26,26 +26,31 @@ pub fn hit(app: &App, bucket: &str, limit: Limit) -> AppResult<()> {
 /// `hit` inside the caller's write transaction: the hit is counted only if
 /// that transaction commits, so a request refused later (422) costs nothing.
 pub fn hit_in(tx: &Connection, bucket: &str, limit: Limit) -> AppResult<()> {
-    if limit.max <= 0 {
-        return Ok(());
+    if count(tx, bucket, limit)? {
+        Ok(())
+    } else {
+        Err(too_many())
     }
-    let now = time::now_unix();
-    let window_start = now - now.rem_euclid(limit.window_seconds.max(1));
-    if db::web::hit(tx, bucket, window_start)? > limit.max {
-        return Err(AppError::TooManyRequests("Too many requests, please retry later.".into()));
-    }
-    Ok(())
 }
 
-/// Checks several buckets (e.g. per IP and per target); all are counted.
+/// Checks several buckets (e.g. per IP and per target) in one transaction;
+/// all are counted, even when one of them refuses.
 pub fn hit_all(app: &App, buckets: &[(String, Limit)]) -> AppResult<()> {
-    let mut refused = None;
-    for (bucket, limit) in buckets {
-        if let Err(e) = hit(app, bucket, *limit) {
-            refused = Some(e);
-        }
+    if buckets.iter().all(|(_, limit)| limit.max <= 0) {
+        return Ok(());
     }
-    refused.map_or(Ok(()), Err)
+    let mut allowed = true;
+    app.db.write(|tx| {
+        for (bucket, limit) in buckets {
+            allowed &= count(tx, bucket, *limit)?;
+        }
+        Ok(())
+    })?;
+    if allowed {
+        Ok(())
+    } else {
+        Err(too_many())
+    }
 }
 
 /// `hit_all` inside the caller's write transaction; refused when any bucket
@@ -55,4 +60,18 @@ pub fn hit_all_in(tx: &Connection, buckets: &[(String, Limit)]) -> AppResult<()>
         hit_in(tx, bucket, *limit)?;
     }
     Ok(())
+}
+
+/// Counts one hit; false when the window was already full.
+fn count(tx: &Connection, bucket: &str, limit: Limit) -> AppResult<bool> {
+    if limit.max <= 0 {
+        return Ok(true);
+    }
+    let now = time::now_unix();
+    let window_start = now - now.rem_euclid(limit.window_seconds.max(1));
+    Ok(db::web::hit(tx, bucket, window_start)? <= limit.max)
+}
+
+fn too_many() -> AppError {
+    AppError::TooManyRequests("Too many requests, please retry later.".into())
 }

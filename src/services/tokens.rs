@@ -125,11 +125,11 @@ pub fn send_by_push(app: &App, input: &Input, client_ip: &str) -> AppResult<()> 
         Ok(()) => {}
         Err(NotifyError::Invalid(m)) => return Err(invalid("pn_prid", m)),
         Err(NotifyError::Disabled) => {
-            eprintln!("push: APP_FLEXISIP_PUSHER_PATH is not configured");
+            crate::log_line!("push: APP_FLEXISIP_PUSHER_PATH is not configured");
             return Err(AppError::Unavailable("Token not sent".into()));
         }
         Err(e) => {
-            eprintln!("push: token not sent: {e}");
+            crate::log_line!("push: token not sent: {e}");
             return Err(AppError::Unavailable("Token not sent".into()));
         }
     }

@@ -229,7 +229,7 @@ impl<'a> Web<'a> {
             Err(other) => {
                 let mut errors = FieldErrors::default();
                 errors.add(captcha::FIELD, self.t(captcha::FAILED));
-                eprintln!("error: captcha: {other}");
+                crate::log_line!("error: captcha: {other}");
                 Err(errors)
             }
         }
@@ -312,7 +312,7 @@ fn security_headers(response: Response, captcha: bool) -> Response {
 /// The one mapping from an error to an HTML page.
 pub fn error_page(w: &Web, error: &AppError) -> Response {
     if let AppError::Internal(detail) = error {
-        eprintln!("error: portal: {detail}");
+        crate::log_line!("error: portal: {detail}");
     }
     let message = match error {
         AppError::Validation(errors) => {
@@ -363,7 +363,7 @@ fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> Http
     if let Some(s) = w.session.borrow().as_ref() {
         if !s.fresh {
             if let Err(e) = session::save(ctx, s) {
-                eprintln!("error: portal session: {e}");
+                crate::log_line!("error: portal session: {e}");
             }
         }
     }

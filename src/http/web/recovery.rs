@@ -55,7 +55,7 @@ fn email_submit(w: &Web) -> WebResult {
                 match registration::send_recovery_email(w.ctx.app, &account, &client_ip) {
                     Ok(_) | Err(AppError::Validation(_)) => {}
                     Err(e @ AppError::TooManyRequests(_)) => return Err(e.into()),
-                    Err(e) => eprintln!("recovery: mail not sent: {e}"),
+                    Err(e) => crate::log_line!("recovery: mail not sent: {e}"),
                 }
             }
             Ok(w.render(w.t("Check your mailbox"), 200, views::auth::check_mailbox)?)
@@ -88,7 +88,7 @@ fn phone_submit(w: &Web) -> WebResult {
             match registration::send_recovery_sms(w.ctx.app, &account, &client_ip) {
                 Ok(()) | Err(AppError::Validation(_)) => {}
                 Err(e @ AppError::TooManyRequests(_)) => return Err(e.into()),
-                Err(e) => eprintln!("recovery: SMS not sent: {e}"),
+                Err(e) => crate::log_line!("recovery: SMS not sent: {e}"),
             }
             w.set("pending_account", Value::from(account.id))?;
         }
