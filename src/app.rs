@@ -19,6 +19,10 @@ pub struct App {
     /// configuration and the RC file, so it is built once (unless a
     /// provisioning hook may change it per request).
     pub public_provisioning: std::sync::OnceLock<String>,
+    /// The part of every provisioning document that comes from the
+    /// configuration (RC file, contacts list), built and rendered once;
+    /// each document starts as a copy-on-write clone of it.
+    pub provisioning_base: std::sync::OnceLock<crate::provisioning::Config>,
 }
 
 impl App {
@@ -59,6 +63,7 @@ impl App {
             metrics: Metrics::default(),
             rc,
             public_provisioning: Default::default(),
+            provisioning_base: Default::default(),
         })
     }
 

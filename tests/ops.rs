@@ -584,6 +584,13 @@ fn metrics_count_what_the_test_did() {
         assert_eq!(value(&second, name, &[]), Some(0.0), "{name}");
     }
     assert_eq!(value(&second, "flexiapi_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
+
+    // Three creations through the API are (at least) three write jobs, and
+    // queued writes share commits, so commits never outnumber jobs.
+    let writes = value(&second, "flexiapi_db_writes_total", &[]).unwrap();
+    let commits = value(&second, "flexiapi_db_commits_total", &[]).unwrap();
+    assert!(writes >= 3.0, "{writes} writes");
+    assert!(commits >= 1.0 && commits <= writes, "{commits} commits for {writes} writes");
 }
 
 #[test]

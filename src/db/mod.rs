@@ -2,10 +2,11 @@
 //! write path, and numbered migrations. Every SQL statement of the program
 //! lives under `src/db/`; nothing here knows about HTTP.
 //!
-//! SQLite allows one writer at a time. In-process writers queue on a mutex
-//! and then open `BEGIN IMMEDIATE` transactions, so `database is locked`
-//! never reaches a client; the busy timeout covers the other process
-//! (Flexisip) holding the file briefly.
+//! SQLite allows one writer at a time. In-process writers queue for the one
+//! writer connection and then open `BEGIN IMMEDIATE` transactions, so
+//! `database is locked` never reaches a client; the busy timeout covers the
+//! other process (Flexisip) holding the file briefly. Readers take pooled
+//! connections, each `read` being one read transaction.
 
 pub mod accounts;
 pub mod auth;
@@ -14,12 +15,12 @@ pub mod health;
 pub mod maintenance;
 pub mod tokens;
 pub mod web;
+mod writer;
 
 use crate::error::{AppError, AppResult};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The whole current schema, applied to a new database.
@@ -57,8 +58,12 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(10);
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 pub struct Db {
+    /// Connections for reading, one per HTTP worker.
     pool: Pool,
-    write_lock: Mutex<()>,
+    /// The one connection that writes. Being the only in-process writer,
+    /// its page cache stays valid from one write to the next (SQLite drops
+    /// a connection's cache whenever another connection has committed).
+    writer: writer::Writer,
     path: PathBuf,
 }
 
@@ -145,7 +150,6 @@ impl Db {
             return Err(format!("{} refused WAL mode (got {mode})", path.display()));
         }
         let migration = migrate(&mut conn).map_err(|e| format!("{}: {e}", path.display()))?;
-        drop(conn);
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(2))
@@ -156,7 +160,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| format!("cannot open a connection pool on {}: {e}", path.display()))?;
-        Ok((Db { pool, write_lock: Mutex::new(()), path: path.to_path_buf() }, migration))
+        Ok((Db { pool, writer: writer::Writer::new(conn), path: path.to_path_buf() }, migration))
     }
 
     pub fn path(&self) -> &Path {
@@ -167,52 +171,64 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    /// Runs read-only queries on a pooled connection.
+    /// Runs read-only queries on a pooled connection, all in one read
+    /// transaction: they see one state of the database, and the connection
+    /// checks for other connections' commits (and reloads the pages they
+    /// changed) once rather than once per query.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> AppResult<T> {
         let conn = self.connection()?;
-        Ok(f(&conn)?)
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f`
-    /// returns `Ok` and rolled back otherwise (nothing half-written).
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> AppResult<T>) -> AppResult<T> {
-        let mut conn = self.connection()?;
-        // A poisoned lock only means another writer panicked; the data is
-        // protected by SQLite's transaction, not by the mutex.
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+        if !conn.is_autocommit() {
+            // Left open by a reader that panicked: start from a clean state.
+            conn.cached_execute("ROLLBACK", [])?;
+        }
+        conn.cached_execute("BEGIN", [])?;
+        let value = f(&conn);
+        // Ending a read transaction cannot lose anything: a failed COMMIT
+        // only matters when the queries themselves succeeded.
+        let end = conn.cached_execute(if value.is_ok() { "COMMIT" } else { "ROLLBACK" }, []);
+        let value = value?;
+        end?;
         Ok(value)
     }
 
-    /// Copies the WAL back into the database file without blocking readers
-    /// or writers (a PASSIVE checkpoint), so the WAL stays small.
+    /// Runs `f` as one transaction's worth of changes, committed when `f`
+    /// returns `Ok` and undone otherwise (nothing half-written). Writers
+    /// queued at the same moment share one commit (see `writer`); each
+    /// returns only once its changes are committed.
+    pub fn write<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
+        self.writer.write(f)
+    }
+
+    /// (write jobs run, transactions committed) since start.
+    pub fn write_counts(&self) -> (u64, u64) {
+        self.writer.counts()
+    }
+
+    /// Copies the WAL back into the database file, so the WAL stays small.
     ///
-    /// It holds the in-process write lock: with no commit appending frames
-    /// meanwhile, the checkpoint reaches the end of the WAL, and the next
-    /// commit starts the WAL over from its beginning instead of growing it
-    /// (under a steady write load it would otherwise never stop growing).
-    /// Pages rewritten many times are copied once, so the pause is short.
+    /// Two steps. First a PASSIVE checkpoint on a reader connection, while
+    /// writes go on: it copies what the WAL holds and syncs the file, the
+    /// long part (tens of milliseconds on a busy disk). Then a RESTART on the
+    /// writer connection, with no write in progress: it copies only what
+    /// was committed meanwhile, and the next commit starts the WAL over from
+    /// its beginning instead of growing it (under a steady write load it
+    /// would otherwise never stop growing).
     ///
-    /// RESTART rather than PASSIVE: it also waits for readers still on old
-    /// WAL frames to move on, so the restart really happens; but only
-    /// briefly (`CHECKPOINT_WAIT`), since writers wait meanwhile and a long
-    /// reader (a backup) must not stall them: then it is tried next time.
+    /// RESTART rather than PASSIVE for the second step: it also waits for
+    /// readers still on old WAL frames to move on, so the restart really
+    /// happens; but only briefly (`CHECKPOINT_WAIT`), since writers wait
+    /// meanwhile and a long reader (a backup) must not stall them: then it
+    /// is tried next time.
     pub fn checkpoint(&self) -> AppResult<()> {
-        let conn = self.connection()?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        conn.busy_timeout(CHECKPOINT_WAIT)?;
-        let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        match outcome {
-            Ok(())
-            | Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. },
-                _,
-            )) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let copied = self.connection()?.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        ignore_busy(copied)?;
+        let restarted = self.writer.idle(|conn| -> rusqlite::Result<()> {
+            conn.busy_timeout(CHECKPOINT_WAIT)?;
+            let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            outcome
+        });
+        ignore_busy(restarted)
     }
 
     /// An online, consistent copy through SQLite's backup API. The whole
@@ -222,6 +238,18 @@ impl Db {
     pub fn backup_to(&self, destination: &Path) -> AppResult<()> {
         let conn = self.connection()?;
         Ok(backup(&conn, destination)?)
+    }
+}
+
+/// A checkpoint that found the database busy is simply tried next time.
+fn ignore_busy(outcome: rusqlite::Result<()>) -> AppResult<()> {
+    match outcome {
+        Ok(())
+        | Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. },
+            _,
+        )) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

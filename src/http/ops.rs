@@ -112,6 +112,12 @@ pub fn render(app: &crate::app::App, accounts: Option<(i64, i64)>) -> String {
         ("flexiapi_sms_sent_total", "SMS accepted by the OVH API.", m.sms_sent.load(Ordering::Relaxed)),
         ("flexiapi_sms_failed_total", "SMS that could not be sent.", m.sms_failed.load(Ordering::Relaxed)),
         ("flexiapi_errors_total", "Requests answered with a 5xx status.", m.errors.load(Ordering::Relaxed)),
+        ("flexiapi_db_writes_total", "Database write jobs run.", app.db.write_counts().0),
+        (
+            "flexiapi_db_commits_total",
+            "Database transactions committed (queued writes share one).",
+            app.db.write_counts().1,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}");

@@ -7,6 +7,7 @@
 //! resolution would depend on document order.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::escape::{escape, partial_escape, resolve_predefined_entity};
 use quick_xml::events::{BytesRef, BytesStart, Event};
@@ -113,10 +114,30 @@ impl Section {
 }
 
 /// A whole provisioning document: sections in the order they were first named.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Sections are shared, copy-on-write: a document cloned from a frozen one
+/// (every account's document starts as a clone of the RC part) copies only
+/// the sections it changes, and the others are written out from the XML
+/// rendered when the original was frozen.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
-    sections: Vec<Section>,
+    sections: Vec<Slot>,
 }
+
+#[derive(Debug, Clone)]
+struct Slot {
+    section: Arc<Section>,
+    /// The section's XML, kept by `freeze` until the section changes.
+    xml: Option<Arc<str>>,
+}
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        self.sections().eq(other.sections())
+    }
+}
+
+impl Eq for Config {}
 
 impl Config {
     pub fn new() -> Self {
@@ -136,24 +157,26 @@ impl Config {
         config
     }
 
-    pub fn sections(&self) -> &[Section] {
-        &self.sections
+    pub fn sections(&self) -> impl Iterator<Item = &Section> {
+        self.sections.iter().map(|slot| &*slot.section)
     }
 
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
+        self.sections().find(|s| s.name == name)
     }
 
     /// The section called `name`, appended empty at the end if it does not exist yet.
     pub fn section_mut(&mut self, name: &str) -> &mut Section {
-        let index = match self.sections.iter().position(|s| s.name == name) {
+        let index = match self.sections.iter().position(|slot| slot.section.name == name) {
             Some(index) => index,
             None => {
-                self.sections.push(Section::new(name));
+                self.sections.push(Slot { section: Arc::new(Section::new(name)), xml: None });
                 self.sections.len() - 1
             }
         };
-        &mut self.sections[index]
+        let slot = &mut self.sections[index];
+        slot.xml = None;
+        Arc::make_mut(&mut slot.section)
     }
 
     /// Merges sections (typically hook output): a known name receives the
@@ -169,9 +192,27 @@ impl Config {
     }
 
     /// `ACCOUNT_PROVISIONING_OVERWRITE_ALL`: force every entry onto clients.
+    /// Sections already forced are left shared.
     pub fn set_overwrite_all(&mut self) {
-        for entry in self.sections.iter_mut().flat_map(|s| s.entries.iter_mut()) {
-            entry.overwrite = true;
+        for slot in &mut self.sections {
+            if slot.section.entries.iter().any(|e| !e.overwrite) {
+                slot.xml = None;
+                for entry in &mut Arc::make_mut(&mut slot.section).entries {
+                    entry.overwrite = true;
+                }
+            }
+        }
+    }
+
+    /// Renders every section once, so that clones of this document write
+    /// the sections they do not change without rendering them again.
+    pub fn freeze(&mut self) {
+        for slot in &mut self.sections {
+            if slot.xml.is_none() {
+                let mut xml = String::new();
+                write_section(&mut xml, &slot.section);
+                slot.xml = Some(xml.into());
+            }
         }
     }
 
@@ -184,30 +225,43 @@ impl Config {
         let size: usize = self
             .sections
             .iter()
-            .map(|s| 40 + s.name.len() + s.entries.iter().map(|e| 60 + e.name.len() + e.value.len()).sum::<usize>())
+            .map(|slot| match &slot.xml {
+                Some(xml) => xml.len(),
+                None => {
+                    let s = &slot.section;
+                    40 + s.name.len() + s.entries.iter().map(|e| 60 + e.name.len() + e.value.len()).sum::<usize>()
+                }
+            })
             .sum();
         let mut out = String::with_capacity(XML_HEAD.len() + size + XML_TAIL.len());
         out.push_str(XML_HEAD);
-        for section in &self.sections {
-            out.push_str("<section name=\"");
-            out.push_str(&escape_attribute(&section.name));
-            out.push_str("\">");
-            for entry in &section.entries {
-                out.push_str("<entry name=\"");
-                out.push_str(&escape_attribute(&entry.name));
-                out.push('"');
-                if entry.overwrite {
-                    out.push_str(" overwrite=\"true\"");
-                }
-                out.push('>');
-                out.push_str(&escape_text(&entry.value));
-                out.push_str("</entry>");
+        for slot in &self.sections {
+            match &slot.xml {
+                Some(xml) => out.push_str(xml),
+                None => write_section(&mut out, &slot.section),
             }
-            out.push_str("</section>");
         }
         out.push_str(XML_TAIL);
         out
     }
+}
+
+fn write_section(out: &mut String, section: &Section) {
+    out.push_str("<section name=\"");
+    out.push_str(&escape_attribute(&section.name));
+    out.push_str("\">");
+    for entry in &section.entries {
+        out.push_str("<entry name=\"");
+        out.push_str(&escape_attribute(&entry.name));
+        out.push('"');
+        if entry.overwrite {
+            out.push_str(" overwrite=\"true\"");
+        }
+        out.push('>');
+        out.push_str(&escape_text(&entry.value));
+        out.push_str("</entry>");
+    }
+    out.push_str("</section>");
 }
 
 /// The `Char` production of XML 1.0 (surrogates cannot occur in a `str`).
@@ -584,7 +638,7 @@ mod tests {
         config.section_mut("b").set_overwrite("z", "3");
         config.section_mut("empty");
         config.set_overwrite_all();
-        assert!(config.sections().iter().flat_map(|s| s.entries()).all(|e| e.overwrite));
+        assert!(config.sections().flat_map(|s| s.entries()).all(|e| e.overwrite));
         assert_eq!(
             body(&config),
             "<section name=\"a\"><entry name=\"x\" overwrite=\"true\">1</entry><entry name=\"y\" overwrite=\"true\">2</entry></section>\
@@ -600,7 +654,7 @@ mod tests {
         config.section_mut("b").set_overwrite("y", "1");
         config.section_mut("a").set("z", "2").set("x", "3");
         config.section_mut("b").set("y", "2");
-        let names: Vec<_> = config.sections().iter().map(Section::name).collect();
+        let names: Vec<_> = config.sections().map(Section::name).collect();
         assert_eq!(names, ["a", "b"]);
         let a = config.section("a").expect("a");
         assert_eq!(a.entries(), [Entry::new("x", "3"), Entry::new("z", "2")].as_slice());
@@ -638,7 +692,7 @@ mod tests {
         .expect("valid hook");
         config.merge_sections(hook);
 
-        let names: Vec<_> = config.sections().iter().map(Section::name).collect();
+        let names: Vec<_> = config.sections().map(Section::name).collect();
         assert_eq!(names, ["proxy_0", "misc", "nat_policy_0"]);
         let proxy = config.section("proxy_0").expect("proxy_0");
         assert_eq!(
@@ -697,7 +751,7 @@ mod tests {
         let mut config = Config::new();
         config.section_mut("auth_info_0").set("username", "bob").set_overwrite("ha1", "abc");
         config.section_mut("misc").set("contacts-vcard-list", "https://h/contacts/vcard?a=1&b=2");
-        assert_eq!(reparse(&config), config.sections());
+        assert_eq!(reparse(&config), config.sections().cloned().collect::<Vec<_>>());
     }
 
     #[test]

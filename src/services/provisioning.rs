@@ -229,19 +229,32 @@ fn hook_input(resolved: Option<&Resolved>, request: &Request, auth_sections: &[S
     })
 }
 
+/// The RC file and the contacts list: the same in every document.
+fn base(app: &App) -> &Config {
+    app.provisioning_base.get_or_init(|| {
+        let mut config = match &app.rc {
+            Some(rc) => Config::from_rc(rc),
+            None => Config::new(),
+        };
+        // An RC value wins: in FlexiAPI the RC `misc` came first, and the
+        // client keeps the first value it sees.
+        let misc = config.section_mut("misc");
+        if misc.get("contacts-vcard-list").is_none() {
+            misc.set("contacts-vcard-list", app.config.url("/contacts/vcard"));
+        }
+        // Applied again over the whole document in `build`; applying it
+        // here too means the shared sections are already in final form.
+        if app.config.account_provisioning_overwrite_all {
+            config.set_overwrite_all();
+        }
+        config.freeze();
+        config
+    })
+}
+
 /// Builds the document (provisioning.md §2 order, merged per name).
 fn build(app: &App, resolved: Option<&Resolved>, request: &Request) -> Config {
-    let mut config = match &app.rc {
-        Some(rc) => Config::from_rc(rc),
-        None => Config::new(),
-    };
-
-    // An RC value wins: in FlexiAPI the RC `misc` came first, and the
-    // client keeps the first value it sees.
-    let misc = config.section_mut("misc");
-    if misc.get("contacts-vcard-list").is_none() {
-        misc.set("contacts-vcard-list", app.config.url("/contacts/vcard"));
-    }
+    let mut config = base(app).clone();
 
     let mut auth_sections = Vec::new();
     if let Some(r) = resolved {
