@@ -69,7 +69,7 @@ fn offered_algorithms(passwords: &[db::accounts::Password]) -> Vec<Algorithm> {
 
 /// Emits a fresh nonce and the challenges for it.
 fn new_challenges(app: &App, account_id: Option<i64>, realm: &str, algorithms: &[Algorithm]) -> AppResult<Vec<String>> {
-    let nonce = random::alphanumeric(random::NONCE_LEN);
+    let nonce = random::time_ordered(random::NONCE_LEN);
     let opaque = random::alphanumeric(random::NONCE_LEN);
     app.db.write(|tx| Ok(db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?))?;
     Ok(algorithms.iter().map(|a| challenge(realm, *a, &nonce, &opaque)).collect())
