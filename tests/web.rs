@@ -997,6 +997,18 @@ fn admin_external_account_pool() {
     let r = b.submit(&show, &attach, &[]);
     assert_eq!(r.status, 403);
     assert!(r.text().contains("already attached"));
+
+    // The list marks the account with an external account (EA), and only it.
+    let page = b.get("/admin/accounts").expect(200).text();
+    let list = &page[page.find("<tbody>").expect("a table of accounts")..];
+    let row_of = |name: &str| -> String {
+        let start = list.find(&format!(">{name}@")).unwrap_or_else(|| panic!("{name} not listed"));
+        let end = list[start..].find("</tr>").map(|e| start + e).unwrap();
+        list[start..end].to_string()
+    };
+    assert!(row_of("jane0001").contains("title=\"External account attached\""), "{}", row_of("jane0001"));
+    assert!(row_of("adminuser").contains("title=\"Admin\""));
+    assert!(!row_of("adminuser").contains("External account attached"), "{}", row_of("adminuser"));
 }
 
 #[test]

@@ -198,6 +198,16 @@ impl ExternalAccount {
     }
 }
 
+/// Which of `account_ids` have an external account attached.
+pub fn with_external_account(conn: &Connection, account_ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
+    crate::db::query_in(
+        conn,
+        "SELECT DISTINCT account_id FROM external_accounts WHERE account_id IN ({in})",
+        account_ids,
+        |r| r.get(0),
+    )
+}
+
 pub fn external_account_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Option<ExternalAccount>> {
     optional(conn.cached_row(
         "SELECT id, username, domain, password, algorithm, account_id, realm, registrar, outbound_proxy, protocol \

@@ -20,6 +20,11 @@ pub fn of(app: &App, account: &Account) -> AppResult<Option<ExternalAccount>> {
     Ok(app.db.read(|c| dict::external_account_of(c, account.id))?)
 }
 
+/// Which of `account_ids` have an external account (the admin list's badge).
+pub fn attached_among(app: &App, account_ids: &[i64]) -> AppResult<std::collections::HashSet<i64>> {
+    Ok(app.db.read(|c| dict::with_external_account(c, account_ids))?.into_iter().collect())
+}
+
 /// Unused accounts left in the imported pool.
 pub fn pool_left(app: &App) -> AppResult<i64> {
     Ok(app.db.read(crate::db::web::external_accounts_left)?)

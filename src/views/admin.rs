@@ -77,7 +77,16 @@ fn badge(on: bool, text: &str, title: &str) -> Markup {
     html! { @if on { span.badge.on title=(title) { (text) } } }
 }
 
-pub fn list(p: &Page, rows: &[Details], total: i64, per_page: i64, q: &ListQuery) -> Markup {
+/// `with_external`: the ids of the listed accounts that have an external
+/// account attached (the EA badge).
+pub fn list(
+    p: &Page,
+    rows: &[Details],
+    with_external: &std::collections::HashSet<i64>,
+    total: i64,
+    per_page: i64,
+    q: &ListQuery,
+) -> Markup {
     let pages = ((total + per_page - 1) / per_page).max(1);
     html! {
         (breadcrumb(p, &[(p.t("Accounts"), None)]))
@@ -109,6 +118,7 @@ pub fn list(p: &Page, rows: &[Details], total: i64, per_page: i64, q: &ListQuery
                     tr {
                         td.id { a href=(format!("/admin/accounts/{}/show", a.id)) { (a.sip()) } }
                         td {
+                            (badge(with_external.contains(&a.id), "EA", "External account attached"))
                             (badge(a.email.is_some(), "Email", "Has an email"))
                             (badge(a.activated, "Act.", "Activated"))
                             (badge(a.admin, "Adm.", "Admin"))

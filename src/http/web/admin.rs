@@ -187,10 +187,12 @@ fn index(w: &Web, needle: Option<&str>) -> WebResult {
     };
     let (rows, total) =
         w.ctx.app.db.read(|c| crate::db::accounts::search(c, &search, PER_PAGE, (query.page - 1) * PER_PAGE))?;
+    let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
+    let with_external = crate::services::external_accounts::attached_among(w.ctx.app, &ids)?;
     let details = accounts::load_details_many(w.ctx.app, rows)?;
     let mut page = w.page()?;
     page.wide = true;
-    let body = v::list(&page, &details, total, PER_PAGE, &query);
+    let body = v::list(&page, &details, &with_external, total, PER_PAGE, &query);
     Ok(super::html(views::layout(&page, page.t("Accounts"), body), 200))
 }
 
