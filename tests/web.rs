@@ -715,6 +715,22 @@ fn flags_docs_assets_and_french() {
     b.lang = Some("fr-FR,fr;q=0.9");
     let fr = b.get("/login").text();
     assert!(fr.contains("lang=\"fr\"") && fr.contains("Mot de passe"));
+    // The rules' messages follow the page's language.
+    let form = [("username", "fr"), ("email", "a@b.c"), ("email_confirmation", "x@b.c"), ("password", "secret123")];
+    let page = b.submit("/register/email", "/register/email", &form).expect(422).text();
+    assert!(page.contains("La confirmation du champ adresse e-mail ne correspond pas."), "{page}");
+    assert!(page.contains("La confirmation du champ mot de passe ne correspond pas."), "{page}");
+    let form = [
+        ("username", "fr"),
+        ("email", "not-an-email"),
+        ("email_confirmation", "not-an-email"),
+        ("password", "secret123"),
+        ("password_confirmation", "secret123"),
+    ];
+    let page = b.submit("/register/email", "/register/email", &form).expect(422).text();
+    assert!(page.contains("Le champ adresse e-mail doit être une adresse e-mail valide."), "{page}");
+    assert!(page.contains("Le champ nom d'utilisateur doit contenir au moins "), "{page}");
+    assert!(!page.contains("The email must be a valid email address."));
 
     let off = Server::start(&[("WEB_PANEL", "false")]);
     let mut o = Browser::new(&off);

@@ -1,29 +1,33 @@
 //! Form helpers: the CSRF field, labelled inputs with their error message
 //! and the value the user typed (never for passwords).
 
+use super::i18n::Lang;
 use super::Page;
 use crate::domain::rules::Input;
 use crate::error::FieldErrors;
 use maud::{html, Markup};
+use std::borrow::Cow;
 
 /// A form's state: what was typed and what was wrong.
 #[derive(Default)]
 pub struct State<'a> {
     pub input: Option<&'a Input>,
     pub errors: Option<&'a FieldErrors>,
+    /// The page's language, for the error messages.
+    pub lang: Lang,
 }
 
 impl<'a> State<'a> {
-    pub fn new(input: &'a Input, errors: &'a FieldErrors) -> State<'a> {
-        State { input: Some(input), errors: Some(errors) }
+    pub fn new(lang: Lang, input: &'a Input, errors: &'a FieldErrors) -> State<'a> {
+        State { input: Some(input), errors: Some(errors), lang }
     }
 
     pub fn value(&self, name: &str) -> Option<String> {
         self.input.and_then(|i| i.text(name))
     }
 
-    pub fn error(&self, name: &str) -> Option<&str> {
-        self.errors.and_then(|e| e.first_message(name))
+    pub fn error(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.errors.and_then(|e| e.first_message(name)).map(|m| self.lang.message(m))
     }
 
     pub fn checked(&self, name: &str, default: bool) -> bool {
@@ -71,7 +75,7 @@ pub fn errors_box(p: &Page, state: &State) -> Markup {
                 p { (p.t("Please correct the errors below.")) }
                 ul {
                     @for (_, messages) in &errors.0 {
-                        @for m in messages { li { (m) } }
+                        @for m in messages { li { (p.lang.message(m)) } }
                     }
                 }
             }
@@ -153,7 +157,7 @@ impl<'a> Field<'a> {
                     input id=(id) type=(self.kind) name=(self.name) value=[value]
                         placeholder=[self.placeholder] required[self.required]
                         autocomplete=[self.autocomplete]
-                        aria-invalid=[error.map(|_| "true")]
+                        aria-invalid=[error.as_ref().map(|_| "true")]
                         aria-describedby=[self.hint.map(|_| hint_id.as_str())];
                     @if let Some(suffix) = self.suffix { span.suffix { (suffix) } }
                 }

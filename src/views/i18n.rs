@@ -1,8 +1,11 @@
 //! English and French. The English text is the key; the catalogue maps it
 //! to French, and anything missing stays English.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
+    #[default]
     En,
     Fr,
 }
@@ -47,6 +50,140 @@ impl Lang {
             Lang::Fr => french(text).unwrap_or(text),
         }
     }
+
+    /// A message of the server's rules (a validation error, a refusal) in
+    /// this language. The rules speak English, Laravel's sentences with the
+    /// field's name inside ("The email field is required.", the API's
+    /// wording); a French page rebuilds the sentence from its pattern with
+    /// the field's name translated. Anything unknown stays English.
+    pub fn message(self, text: &str) -> Cow<'_, str> {
+        if self == Lang::En {
+            return Cow::Borrowed(text);
+        }
+        if let Some(fixed) = french(text).or_else(|| french_message(text)) {
+            return Cow::Borrowed(fixed);
+        }
+        for (english, french) in MESSAGE_PATTERNS {
+            if let Some(values) = fill_in(english, text) {
+                let mut out = String::new();
+                let mut values = values.into_iter();
+                for (i, piece) in french.split("{}").enumerate() {
+                    if i > 0 {
+                        let value = values.next().unwrap_or_default();
+                        out.push_str(french_field(value).unwrap_or(value));
+                    }
+                    out.push_str(piece);
+                }
+                return Cow::Owned(out);
+            }
+        }
+        Cow::Borrowed(text)
+    }
+}
+
+/// The values that fill the `{}` holes of `pattern` to make `text`, if it
+/// has that shape (each hole non-empty).
+fn fill_in<'t>(pattern: &str, text: &'t str) -> Option<Vec<&'t str>> {
+    let pieces: Vec<&str> = pattern.split("{}").collect();
+    let (first, rest) = pieces.split_first()?;
+    let mut remaining = text.strip_prefix(first)?;
+    let mut values = Vec::new();
+    for (i, piece) in rest.iter().enumerate() {
+        let end =
+            if i == rest.len() - 1 { remaining.strip_suffix(piece).map(str::len)? } else { remaining.find(piece)? };
+        if end == 0 {
+            return None;
+        }
+        values.push(&remaining[..end]);
+        remaining = &remaining[end + piece.len()..];
+    }
+    (remaining.is_empty() || rest.is_empty()).then_some(values)
+}
+
+/// The rules' sentences with a field's name (and a number) inside, and
+/// their French (laravel-lang's wording).
+const MESSAGE_PATTERNS: &[(&str, &str)] = &[
+    (
+        "The {} field is required when phone is not present.",
+        "Le champ {} est obligatoire quand le téléphone n'est pas renseigné.",
+    ),
+    ("The {} field is required.", "Le champ {} est obligatoire."),
+    ("The {} has already been taken.", "La valeur du champ {} est déjà utilisée."),
+    ("The {} must be at least {} characters.", "Le champ {} doit contenir au moins {} caractères."),
+    ("The {} may not be greater than {} characters.", "Le champ {} ne peut pas dépasser {} caractères."),
+    ("The {} must be a valid email address.", "Le champ {} doit être une adresse e-mail valide."),
+    ("The {} confirmation does not match.", "La confirmation du champ {} ne correspond pas."),
+    ("The {} format is invalid.", "Le format du champ {} est invalide."),
+    ("The selected {} is invalid.", "Le champ {} sélectionné est invalide."),
+    ("The {} must be accepted.", "Le champ {} doit être accepté."),
+    ("The {} must be a string.", "Le champ {} doit être une chaîne de caractères."),
+    ("The {} field must be true or false.", "Le champ {} doit être vrai ou faux."),
+    (
+        "The {} must be a phone number starting with + followed by digits.",
+        "Le champ {} doit être un numéro de téléphone commençant par + suivi de chiffres.",
+    ),
+    (
+        "The {} must be a host name, optionally followed by :port.",
+        "Le champ {} doit être un nom d'hôte, suivi ou non de :port.",
+    ),
+    ("The {} must only contain {}.", "Le champ {} ne doit contenir que {}."),
+    (
+        "The {} may not contain spaces, @, :, ;, <, > or quotes.",
+        "Le champ {} ne peut pas contenir d'espaces, @, :, ;, <, > ni de guillemets.",
+    ),
+];
+
+/// Field names as the rules write them (`_` as spaces), in French.
+fn french_field(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "username" => "nom d'utilisateur",
+        "password" => "mot de passe",
+        "old password" => "mot de passe actuel",
+        "password confirmation" => "confirmation du mot de passe",
+        "email" => "adresse e-mail",
+        "phone" => "numéro de téléphone",
+        "display name" => "nom affiché",
+        "domain" => "domaine",
+        "sip domain" => "domaine SIP",
+        "code" => "code",
+        "identifier" => "identifiant",
+        "host" => "hôte",
+        "realm" => "domaine d'authentification",
+        "protocol" => "protocole",
+        "key" => "clé",
+        "file" => "fichier",
+        "account creation token" => "jeton de création de compte",
+        _ => return None,
+    })
+}
+
+/// Whole sentences of the rules and of refusals.
+fn french_message(text: &str) -> Option<&'static str> {
+    Some(match text {
+        "Wrong username or password." => "Nom d'utilisateur ou mot de passe incorrect.",
+        "Wrong code" => "Code incorrect",
+        "The code must be 4 digits." => "Le code doit comporter 4 chiffres.",
+        "The current password is incorrect." => "Le mot de passe actuel est incorrect.",
+        "The email must be different from the current one." => "L'adresse e-mail doit être différente de l'actuelle.",
+        "The username cannot be a phone number." => "Le nom d'utilisateur ne peut pas être un numéro de téléphone.",
+        "No uppercase letters are allowed." => "Les majuscules ne sont pas autorisées.",
+        "Too many requests, please retry later." => "Trop de requêtes, veuillez réessayer plus tard.",
+        "The email could not be sent, please retry later." => {
+            "L'e-mail n'a pas pu être envoyé, veuillez réessayer plus tard."
+        }
+        "The SMS could not be sent, please retry later." => {
+            "Le SMS n'a pas pu être envoyé, veuillez réessayer plus tard."
+        }
+        "The account has no email address." => "Le compte n'a pas d'adresse e-mail.",
+        "The account has no phone number." => "Le compte n'a pas de numéro de téléphone.",
+        "The identifier does not match your SIP address." => "L'identifiant ne correspond pas à votre adresse SIP.",
+        "The display name must be a single line of at most 255 characters." => {
+            "Le nom affiché doit tenir sur une ligne d'au plus 255 caractères."
+        }
+        "The database is busy, please retry." => "La base de données est occupée, veuillez réessayer.",
+        "You cannot remove your own admin role." => "Vous ne pouvez pas retirer votre propre rôle d'administrateur.",
+        _ => return None,
+    })
 }
 
 fn french(text: &str) -> Option<&'static str> {
@@ -151,6 +288,10 @@ fn french(text: &str) -> Option<&'static str> {
             "À remplir pour le changer. Obligatoire si le nom d'utilisateur change : l'empreinte enregistrée en dépend."
         }
         "At least 6 characters." => "Au moins 6 caractères.",
+        "Not a phone number, no capital letters." => "Pas un numéro de téléphone, pas de majuscules.",
+        "Optional: your phone number is used otherwise. Not a phone number, no capital letters." => {
+            "Facultatif : votre numéro de téléphone est utilisé sinon. Pas un numéro de téléphone, pas de majuscules."
+        }
         "Edit an account" => "Modifier un compte",
         "Contacts" => "Contacts",
         "Actions" => "Actions",
@@ -204,5 +345,35 @@ mod tests {
         assert_eq!(Lang::from_accept_language(Some("fr;q=0")), Lang::En);
         assert_eq!(Lang::Fr.t("Login"), "Connexion");
         assert_eq!(Lang::Fr.t("Unknown text"), "Unknown text");
+    }
+
+    #[test]
+    fn rule_messages_in_french() {
+        let fr = |m: &str| Lang::Fr.message(m).into_owned();
+        assert_eq!(fr("The email field is required."), "Le champ adresse e-mail est obligatoire.");
+        assert_eq!(fr("The display name field is required."), "Le champ nom affiché est obligatoire.");
+        assert_eq!(
+            fr("The username has already been taken."),
+            "La valeur du champ nom d'utilisateur est déjà utilisée."
+        );
+        assert_eq!(
+            fr("The password must be at least 6 characters."),
+            "Le champ mot de passe doit contenir au moins 6 caractères."
+        );
+        assert_eq!(
+            fr("The email field is required when phone is not present."),
+            "Le champ adresse e-mail est obligatoire quand le téléphone n'est pas renseigné."
+        );
+        assert_eq!(
+            fr("The password confirmation does not match."),
+            "La confirmation du champ mot de passe ne correspond pas."
+        );
+        assert_eq!(fr("Wrong username or password."), "Nom d'utilisateur ou mot de passe incorrect.");
+        // An unknown field keeps its name; an unknown sentence stays English.
+        assert_eq!(fr("The pn prid field is required."), "Le champ pn prid est obligatoire.");
+        assert_eq!(fr("Something else entirely."), "Something else entirely.");
+        assert_eq!(fr("The  field is required."), "The  field is required.");
+        // English is left as it is.
+        assert_eq!(Lang::En.message("The email field is required."), "The email field is required.");
     }
 }

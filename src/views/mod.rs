@@ -73,7 +73,7 @@ pub fn layout(p: &Page, title: &str, body: Markup) -> Markup {
                         div.alert.success role="status" { (message) }
                     }
                     @if let Some(message) = &p.error {
-                        div.alert.error role="alert" { (message) }
+                        div.alert.error role="alert" { (p.lang.message(message)) }
                     }
                     (body)
                 }

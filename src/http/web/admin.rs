@@ -237,7 +237,7 @@ fn create(w: &Web) -> WebResult {
     let input = account_input(w, None);
     match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
         Ok(account) => to_show(w, account.id, "Account created."),
-        Err(errors) => account_view(w, None, &State::new(&input, &errors), 422),
+        Err(errors) => account_view(w, None, &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -257,7 +257,7 @@ fn update(w: &Web, n: i64) -> WebResult {
         accounts::PasswordOnUpdate::KeepWhenEmpty,
     ))? {
         Ok(updated) => to_show(w, updated.id, "Account updated."),
-        Err(errors) => account_view(w, Some(&account), &State::new(&input, &errors), 422),
+        Err(errors) => account_view(w, Some(&account), &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -330,7 +330,7 @@ fn external_save(w: &Web, n: i64) -> WebResult {
     let input = w.form_with_algorithm();
     match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
         Ok(_) => to_show(w, account.id, w.t("External Account saved.")),
-        Err(errors) => external_view(w, &account, &State::new(&input, &errors), 422),
+        Err(errors) => external_view(w, &account, &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -373,7 +373,7 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
     };
     match form_errors(result)? {
         Ok(()) => to_show(w, account.id, "Contact added."),
-        Err(errors) => contact_view(w, &account, &State::new(input, &errors), 422),
+        Err(errors) => contact_view(w, &account, &State::new(w.lang, input, &errors), 422),
     }
 }
 
@@ -425,11 +425,9 @@ fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
     };
     match form_errors(result)? {
         Ok(_) => to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." }),
-        Err(errors) => {
-            Ok(w.render("Action", 422, |p| {
-                v::action_form(p, &account, existing.as_ref(), &State::new(input, &errors))
-            })?)
-        }
+        Err(errors) => Ok(w.render("Action", 422, |p| {
+            v::action_form(p, &account, existing.as_ref(), &State::new(w.lang, input, &errors))
+        })?),
     }
 }
 
@@ -469,7 +467,7 @@ fn type_save(w: &Web, type_id: Option<i64>) -> WebResult {
     };
     match form_errors(result)? {
         Ok(message) => to_types(w, message),
-        Err(errors) => type_view(w, type_id, &State::new(input, &errors), 422),
+        Err(errors) => type_view(w, type_id, &State::new(w.lang, input, &errors), 422),
     }
 }
 

@@ -62,7 +62,7 @@ fn authenticate(w: &Web) -> WebResult {
             redirect("/panel")
         }
         Err(errors) => {
-            let state = views::form::State::new(input, &errors);
+            let state = views::form::State::new(w.lang, input, &errors);
             Ok(w.render(w.t("Login"), 422, |p| views::auth::login(p, &login_options(w), &state))?)
         }
     }

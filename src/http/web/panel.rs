@@ -91,7 +91,7 @@ fn password_update(w: &Web) -> WebResult {
             w.flash("success", message)?;
             redirect("/panel")
         }
-        Err(errors) => password_view(w, &State::new(&input, &errors), 422),
+        Err(errors) => password_view(w, &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -117,7 +117,7 @@ fn email_request(w: &Web) -> WebResult {
             w.flash("success", "A confirmation link was emailed to the new address.")?;
             redirect("/panel")
         }
-        Err(errors) => email_view(w, &State::new(input, &errors), 422),
+        Err(errors) => email_view(w, &State::new(w.lang, input, &errors), 422),
     }
 }
 
@@ -156,7 +156,7 @@ fn delete(w: &Web) -> WebResult {
             w.logout()?;
             redirect("/login")
         }
-        Err(errors) => delete_view(w, &State::new(input, &errors), 422),
+        Err(errors) => delete_view(w, &State::new(w.lang, input, &errors), 422),
     }
 }
 

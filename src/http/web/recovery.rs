@@ -45,11 +45,11 @@ fn email_submit(w: &Web) -> WebResult {
         {
             errors = merged(fields, errors);
         }
-        return email_form(w, &State::new(input, &errors), 422);
+        return email_form(w, &State::new(w.lang, input, &errors), 422);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match form_errors(web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input))? {
-        Err(errors) => email_form(w, &State::new(input, &errors), 422),
+        Err(errors) => email_form(w, &State::new(w.lang, input, &errors), 422),
         Ok(account) => {
             if let Some(account) = account {
                 match registration::send_recovery_email(w.ctx.app, &account, &client_ip) {
@@ -80,7 +80,7 @@ fn phone_submit(w: &Web) -> WebResult {
         errors = merged(errors, captcha);
     }
     if !errors.is_empty() {
-        return phone_form(w, &State::new(input, &errors), 422);
+        return phone_form(w, &State::new(w.lang, input, &errors), 422);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match registration::info_by_phone(w.ctx.app, &w.ctx.public_scope(), &phone) {
@@ -125,15 +125,15 @@ fn phone_confirm(w: &Web) -> WebResult {
         _ => Default::default(),
     };
     let Some(id) = w.get("pending_account").and_then(|v| v.as_i64()) else {
-        return pin_page(w, &State::new(input, &wrong()), 422, false);
+        return pin_page(w, &State::new(w.lang, input, &wrong()), 422, false);
     };
     notifications::throttle_code_attempts(w.ctx.app, "web-pin", &id.to_string())?;
     let account = match crate::services::accounts::find(w.ctx.app, &w.ctx.public_scope(), id) {
         Ok(a) => a,
-        Err(_) => return pin_page(w, &State::new(input, &wrong()), 422, false),
+        Err(_) => return pin_page(w, &State::new(w.lang, input, &wrong()), 422, false),
     };
     if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return pin_page(w, &State::new(input, &wrong()), 422, false);
+        return pin_page(w, &State::new(w.lang, input, &wrong()), 422, false);
     }
     match form_errors(registration::activate_account_with_key(w.ctx.app, &account, &code).map_err(|e| match e {
         AppError::NotFound(_) | AppError::Forbidden(_) => invalid("code", "Wrong or expired code."),
@@ -145,6 +145,6 @@ fn phone_confirm(w: &Web) -> WebResult {
             w.login(&account, data)?;
             redirect("/panel")
         }
-        Err(errors) => pin_page(w, &State::new(input, &errors), 422, false),
+        Err(errors) => pin_page(w, &State::new(w.lang, input, &errors), 422, false),
     }
 }

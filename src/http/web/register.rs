@@ -137,7 +137,7 @@ fn email_submit(w: &Web) -> WebResult {
             }
             redirect(&format!("/authenticate/email/check/{}", account.sip()))
         }
-        Err(errors) => email_form(w, &State::new(&input, &errors), 422),
+        Err(errors) => email_form(w, &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -149,7 +149,7 @@ fn phone_submit(w: &Web) -> WebResult {
             w.set("pending_account", Value::from(account.id))?;
             super::recovery::pin_page(w, &State::default(), 200, true)
         }
-        Err(errors) => phone_form(w, &State::new(&input, &errors), 422),
+        Err(errors) => phone_form(w, &State::new(w.lang, &input, &errors), 422),
     }
 }
 
@@ -188,7 +188,7 @@ fn token_validate(w: &Web) -> WebResult {
     let token = w.form().text("account_creation_request_token").unwrap_or_default();
     let found = tokens::request_token_for_check(w.ctx.app, &token)?;
     if let Err(errors) = w.check_captcha() {
-        return token_page(w, &found.token, &State::new(w.form(), &errors), 422);
+        return token_page(w, &found.token, &State::new(w.lang, w.form(), &errors), 422);
     }
     tokens::validate_request_token(w.ctx.app, &token)?;
     Ok(w.render(w.t("Account creation"), 200, views::auth::token_validated)?)
