@@ -317,6 +317,29 @@ fn reset_password_replaces_the_digest_credentials() {
         .header("Authorization", &auth)
         .send()
         .expect(200);
+
+    // Whatever the account had (MD5 here, plus a clear-text row), one
+    // SHA-256 row is left (provisioning.md §6).
+    let md5 = create_account(
+        &server,
+        &admin,
+        json!({"username": "mona_u5", "password": "oldpassword", "algorithm": "MD5", "activated": true}),
+    );
+    let md5_id = md5["id"].as_i64().unwrap();
+    server
+        .db()
+        .execute("INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, 'clear', 'CLRTXT')", [md5_id])
+        .unwrap();
+    let token = server.get(&format!("/api/accounts/{md5_id}/provision")).key(&admin).send().expect(200).json()
+        ["provisioning_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = xml_doc(&server.get(&format!("/provisioning/{token}?reset_password=0")).no_accept().send());
+    let ha1 = doc.get("auth_info_0", "ha1").expect("ha1");
+    assert_eq!(doc.get("auth_info_0", "algorithm").as_deref(), Some("SHA-256"));
+    assert!(doc.section("auth_info_1").is_none());
+    assert_eq!(stored_passwords(&server, md5_id), vec![(ha1, "SHA-256".to_string())]);
 }
 
 #[test]

@@ -186,6 +186,20 @@ pub struct UsernamePolicy<'a> {
 
 impl UsernamePolicy<'_> {
     pub fn check(&self, field: &str, username: &str, refuse_phone: bool, errors: &mut FieldErrors) {
+        self.check_with_minimum(field, username, refuse_phone, MIN_USERNAME_LEN, errors);
+    }
+
+    /// [`UsernamePolicy::check`] with another minimum length: the console
+    /// creates the operator's own admin account, and FlexiAPI's default name
+    /// for it, `admin`, is shorter than what users may choose.
+    pub fn check_with_minimum(
+        &self,
+        field: &str,
+        username: &str,
+        refuse_phone: bool,
+        minimum: usize,
+        errors: &mut FieldErrors,
+    ) {
         if username.chars().any(char::is_uppercase) {
             errors.add(field, "No uppercase letters are allowed.");
         }
@@ -199,8 +213,8 @@ impl UsernamePolicy<'_> {
             errors.add(field, format!("The {} format is invalid.", label(field)));
         }
         let chars = username.chars().count();
-        if chars < MIN_USERNAME_LEN {
-            errors.add(field, format!("The {} must be at least {MIN_USERNAME_LEN} characters.", label(field)));
+        if chars < minimum {
+            errors.add(field, format!("The {} must be at least {minimum} characters.", label(field)));
         } else if chars > MAX_USERNAME_LEN {
             errors.add(field, format!("The {} may not be greater than {MAX_USERNAME_LEN} characters.", label(field)));
         }
@@ -231,8 +245,13 @@ pub fn check_dtmf_protocol(field: &str, value: Option<&str>, errors: &mut FieldE
 
 /// Password length rule shared by every path that sets one.
 pub fn check_password(field: &str, password: &str, errors: &mut FieldErrors) {
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        errors.add(field, format!("The {} must be at least {MIN_PASSWORD_LEN} characters.", label(field)));
+    check_password_with_minimum(field, password, MIN_PASSWORD_LEN, errors);
+}
+
+/// [`check_password`] with another minimum length (the console's admin).
+pub fn check_password_with_minimum(field: &str, password: &str, minimum: usize, errors: &mut FieldErrors) {
+    if password.chars().count() < minimum {
+        errors.add(field, format!("The {} must be at least {minimum} characters.", label(field)));
     }
     if password.len() > 255 {
         errors.add(field, format!("The {} may not be greater than 255 characters.", label(field)));

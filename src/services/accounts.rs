@@ -449,9 +449,11 @@ pub fn create_admin_account(
     let password = password.map(str::to_string).or_else(|| generated_password.clone()).unwrap_or_default();
     let domain = domain.unwrap_or(&app.config.sip_domain).to_string();
 
+    // The operator's own account: any non-empty name and password (the
+    // reference's default is `admin`), the other username rules still apply.
     let mut errors = FieldErrors::default();
-    app.username_policy().check("username", &username, true, &mut errors);
-    rules::check_password("password", &password, &mut errors);
+    app.username_policy().check_with_minimum("username", &username, true, 1, &mut errors);
+    rules::check_password_with_minimum("password", &password, 1, &mut errors);
     if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c == '@') {
         errors.add("domain", "The domain format is invalid.");
     }

@@ -152,31 +152,14 @@ pub fn qrcode(app: &App, token: &str, reset_password: bool) -> AppResult<(Vec<u8
     Ok((png, url))
 }
 
-/// `reset_password`: a new random password replaces every stored one. It
-/// is hashed for the algorithms the account already uses (SHA-256 when it
-/// had none or only clear text), so an MD5-only client keeps working; the
-/// clear text is never stored nor returned, only the new HA1s.
+/// `reset_password`: a new random password replaces every stored one, as
+/// one SHA-256 row (provisioning.md §6: MD5-only clients cannot use it, as
+/// in FlexiAPI). The clear text is never stored nor returned, only the HA1.
 fn reset_password(app: &App, conn: &rusqlite::Connection, account: &Account) -> AppResult<()> {
-    let current = rows::passwords(conn, account.id)?;
-    let mut algorithms: Vec<Algorithm> = Vec::new();
-    for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
-        if current.iter().any(|p| p.algorithm == algorithm.as_str()) {
-            algorithms.push(algorithm);
-        }
-    }
-    if algorithms.is_empty() {
-        algorithms.push(Algorithm::Sha256);
-    }
     let password = random::alphanumeric(RESET_PASSWORD_LEN);
     let realm = app.config.realm_for(&account.domain);
-    for (i, algorithm) in algorithms.iter().enumerate() {
-        let ha1 = hash::ha1(*algorithm, &account.username, &realm, &password);
-        if i == 0 {
-            rows::replace_password(conn, account.id, &ha1, algorithm.as_str())?;
-        } else {
-            rows::add_password(conn, account.id, &ha1, algorithm.as_str())?;
-        }
-    }
+    let ha1 = hash::ha1(Algorithm::Sha256, &account.username, &realm, &password);
+    rows::replace_password(conn, account.id, &ha1, Algorithm::Sha256.as_str())?;
     Ok(())
 }
 

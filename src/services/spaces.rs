@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::db;
-use crate::error::{invalid, AppResult};
+use crate::error::{invalid, AppError, AppResult};
 
 /// (SIP domain, is super) for a request's host.
 pub fn for_host(app: &App, host: &str) -> (String, bool) {
@@ -52,7 +52,9 @@ pub fn create_or_update(
     app.db.write(|tx| {
         if let Some(other) = db::web::space_by_host(tx, &host)? {
             if other.domain != domain {
-                return Err(invalid("host", "A Space with this host and another sip_domain exists."));
+                // A conflict with the stored Spaces, not a malformed argument:
+                // exit 1, as FlexiAPI.
+                return Err(AppError::Forbidden("A Space with this host and another sip_domain exists.".into()));
             }
         }
         let existed = db::web::space_by_domain(tx, domain)?.is_some();
