@@ -644,6 +644,20 @@ fn users_read_provision_and_delete_themselves() {
     assert!(me.get("confirmation_key").is_none(), "keys stay hidden");
     let provisioned = server.get("/api/accounts/me/provision").key(&key).send().expect(200).json();
     assert_eq!(provisioned["provisioning_token"].as_str().unwrap().len(), 13);
+
+    // An account still waiting for its confirmation does not learn the key
+    // that would activate it.
+    create_account(&server, &admin_key, json!({"username": "waiting1", "password": "secret123", "algorithm": "MD5"}));
+    let waiting_key =
+        server.get("/api/accounts/me/api_key").digest("waiting1", DOMAIN, "secret123", None).expect(200).text();
+    let stored: Option<String> = server
+        .db()
+        .query_row("SELECT confirmation_key FROM accounts WHERE username = 'waiting1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored.as_deref().map(str::len), Some(13));
+    let provisioned = server.get("/api/accounts/me/provision").key(&waiting_key).send().expect(200).json();
+    assert_eq!(provisioned["provisioning_token"].as_str().unwrap().len(), 13);
+    assert!(provisioned.get("confirmation_key").is_none(), "{provisioned}");
     let resp = server.delete("/api/accounts/me").key(&key).send().expect(200);
     assert_eq!(resp.text(), "1");
     let tomb: (String, String) = server
@@ -651,7 +665,7 @@ fn users_read_provision_and_delete_themselves() {
         .query_row("SELECT username, domain FROM accounts_tombstones", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(tomb, ("selfuser".to_string(), DOMAIN.to_string()));
-    assert_eq!(server.count("api_keys"), 1, "only the admin's key is left");
+    assert_eq!(server.count("api_keys"), 2, "only the admin's and waiting1's keys are left");
     server.get("/api/accounts/me").key(&key).send().expect(401);
 }
 

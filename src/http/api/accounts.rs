@@ -79,7 +79,9 @@ fn me_api_key(ctx: &Ctx) -> HttpResult {
 fn me_provision(ctx: &Ctx) -> HttpResult {
     let account = auth::user(ctx)?;
     let account = service::renew_provisioning_token(ctx.app, &account)?;
-    render(ctx, account, Show { passwords: true, keys: true, ..Show::PLAIN })
+    // The new provisioning token only (api.md §4.3): the confirmation key
+    // would let an unconfirmed account activate itself.
+    render(ctx, account, Show { provisioning_token: true, ..Show::ME })
 }
 
 fn index(ctx: &Ctx) -> HttpResult {

@@ -13,15 +13,19 @@ pub struct Show {
     pub passwords: bool,
     /// `passwords: [{password, algorithm}]` (recovery by key only)
     pub password_hashes: bool,
-    /// `confirmation_key` and `provisioning_token`
-    pub keys: bool,
+    /// `confirmation_key` (it activates the account: never shown to its
+    /// owner, who must prove the email address or phone instead)
+    pub confirmation_key: bool,
+    /// `provisioning_token`
+    pub provisioning_token: bool,
 }
 
 impl Show {
-    pub const PLAIN: Show = Show { passwords: false, password_hashes: false, keys: false };
-    pub const ME: Show = Show { passwords: true, password_hashes: false, keys: false };
-    pub const ADMIN: Show = Show { passwords: true, password_hashes: false, keys: true };
-    pub const KEYS: Show = Show { passwords: false, password_hashes: false, keys: true };
+    pub const PLAIN: Show =
+        Show { passwords: false, password_hashes: false, confirmation_key: false, provisioning_token: false };
+    pub const ME: Show = Show { passwords: true, ..Show::PLAIN };
+    pub const ADMIN: Show = Show { passwords: true, confirmation_key: true, provisioning_token: true, ..Show::PLAIN };
+    pub const KEYS: Show = Show { confirmation_key: true, provisioning_token: true, ..Show::PLAIN };
 }
 
 // The JSON objects are serialized straight from these structs, with their
@@ -123,7 +127,7 @@ pub fn account<'a>(config: &'a Config, d: &'a Details, show: Show) -> AccountJso
             updated_at: time::sql_to_iso(&e.updated_at),
         }),
         admin: a.admin,
-        confirmation_key: show.keys.then_some(a.confirmation_key.as_deref()),
+        confirmation_key: show.confirmation_key.then_some(a.confirmation_key.as_deref()),
         confirmation_key_expires: d.activation_expiration.as_ref().map(|e| e.expires.as_str()),
         created_at: time::sql_to_iso(&a.created_at),
         creation_time: &a.created_at,
@@ -148,7 +152,7 @@ pub fn account<'a>(config: &'a Config, d: &'a Details, show: Show) -> AccountJso
                 .collect()
         }),
         phone: a.phone.as_deref(),
-        provisioning_token: show.keys.then_some(a.provisioning_token.as_deref()),
+        provisioning_token: show.provisioning_token.then_some(a.provisioning_token.as_deref()),
         realm: config.account_realm.as_deref(),
         types: d.types.iter().map(TypeJson::of).collect(),
         updated_at: time::sql_to_iso(&a.updated_at),
