@@ -151,6 +151,35 @@ fn digest_failures() {
 }
 
 #[test]
+fn digest_parameters_are_validated_after_the_nonce() {
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("administrator");
+    user_with_password(&server, &key, "shauser", "SHA-256");
+    let from = format!("sip:shauser@{DOMAIN}");
+    // Each case: how the client's header is spoiled, and the field named.
+    let cases: [(&str, fn(String) -> String); 6] = [
+        ("qop", |a| a.replace("qop=auth", "qop=auth-int")),
+        ("realm", |a| a.replacen(&format!("realm=\"{DOMAIN}\""), "realm=\"elsewhere.org\"", 1)),
+        ("username", |a| a.replacen("username=\"shauser\"", "username=\"otheruser\"", 1)),
+        ("cnonce", |a| a.replacen("cnonce=\"c0ffee\", ", "", 1)),
+        ("algorithm", |a| a.replacen("algorithm=SHA-256", "algorithm=SHA-512", 1)),
+        ("opaque", |a| a.replacen("opaque=\"", "opaque=\"X", 1)),
+    ];
+    for (field, spoil) in cases {
+        let c = challenges_for(&server, "shauser").remove(0);
+        let auth = spoil(c.authorization("GET", "/api/accounts/me", "shauser", "secret123", 1, "c0ffee"));
+        let resp = server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth).send();
+        let json = resp.expect_invalid(field).json();
+        assert_eq!(json["errors"].as_object().unwrap().len(), 1, "{field}: {json}");
+        // The count was recorded first: the same nonce and count now replay.
+        let honest = c.authorization("GET", "/api/accounts/me", "shauser", "secret123", 1, "c0ffee");
+        let again = server.get("/api/accounts/me").header("From", &from).header("Authorization", &honest).send();
+        assert_eq!(again.status, 401, "{field}");
+        assert!(again.text().contains("Nonce replayed"), "{field}: {}", again.text());
+    }
+}
+
+#[test]
 fn digest_nonce_counts_must_grow() {
     let server = Server::start(&[]);
     let (_, _, key) = server.admin("administrator");
@@ -180,11 +209,11 @@ fn digest_nonce_bound_to_its_opaque_and_account() {
     let c = challenges_for(&server, "shauser").remove(0);
     let other = challenges_for(&server, "otheruser").remove(0);
 
-    // The nonce of one challenge with the opaque of another
+    // The nonce of one challenge with the opaque of another: the nonce is
+    // found (and its count recorded), then the parameters fail (api.md §2.2).
     let mixed = Challenge { opaque: other.opaque.clone(), ..c.clone() };
     let auth = mixed.authorization("GET", "/api/accounts/me", "shauser", "secret123", 1, "x");
-    let resp = server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth).send().expect(401);
-    assert!(resp.text().contains("Nonce invalid"));
+    server.get("/api/accounts/me").header("From", &from).header("Authorization", &auth).send().expect_invalid("opaque");
 
     // Another account's nonce
     let auth = other.authorization("GET", "/api/accounts/me", "shauser", "secret123", 1, "x");

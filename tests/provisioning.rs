@@ -277,8 +277,9 @@ fn password_reset_through_the_qrcode_url() {
     let after = stored_passwords(&server, id);
     assert_eq!(after.len(), 1);
     assert_ne!(after[0].0, before[0].0, "the stored hash changed");
-    // An MD5-only account keeps MD5, so its client can still authenticate.
-    assert_eq!(after[0].1, "MD5");
+    // One SHA-256 row, whatever the account had (provisioning.md §6).
+    assert_eq!(after[0].1, "SHA-256");
+    assert_eq!(doc.get("auth_info_0", "algorithm").as_deref(), Some("SHA-256"));
     for needle in ["erin_u", "Erin Display", "ha1", after[0].0.as_str()] {
         assert!(resp.text().contains(needle), "{needle} missing");
     }

@@ -19,28 +19,28 @@ pub fn insert_nonce(conn: &Connection, account_id: Option<i64>, nonce: &str, opa
 /// Outcome of presenting a nonce count.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NonceUse {
-    /// The count grew: accepted and recorded.
-    Accepted,
+    /// The count grew: accepted and recorded. The opaque the nonce was
+    /// issued with, for the caller to compare.
+    Accepted { opaque: String },
     /// The count did not grow: a replay; the nonce is now dropped.
     Replayed,
-    /// No such nonce for this account (or another opaque).
+    /// No such nonce for this account.
     Unknown,
 }
 
 /// Checks and records `nc` in one conditional UPDATE, so two concurrent
 /// requests with the same count cannot both pass.
-pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, opaque: &str, nc: i64) -> rusqlite::Result<NonceUse> {
+pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, nc: i64) -> rusqlite::Result<NonceUse> {
     let changed = conn.cached_execute(
-        "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND opaque = ?5 AND nc < ?1",
-        params![nc, time::now_sql(), nonce, account_id, opaque],
+        "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND nc < ?1",
+        params![nc, time::now_sql(), nonce, account_id],
     )?;
     if changed == 1 {
-        return Ok(NonceUse::Accepted);
+        let opaque = conn.cached_row("SELECT opaque FROM nonces WHERE nonce = ?1", [nonce], |r| r.get(0))?;
+        return Ok(NonceUse::Accepted { opaque });
     }
-    let deleted = conn.cached_execute(
-        "DELETE FROM nonces WHERE nonce = ?1 AND account_id = ?2 AND opaque = ?3",
-        params![nonce, account_id, opaque],
-    )?;
+    let deleted =
+        conn.cached_execute("DELETE FROM nonces WHERE nonce = ?1 AND account_id = ?2", params![nonce, account_id])?;
     Ok(if deleted > 0 { NonceUse::Replayed } else { NonceUse::Unknown })
 }
 

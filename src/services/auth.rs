@@ -9,9 +9,10 @@ use crate::db::{self, accounts::Account, auth::NonceUse};
 use crate::domain::digest::{self, challenge, expected_response};
 use crate::domain::hash::{constant_time_eq, hex_digest, Algorithm};
 use crate::domain::random;
+use crate::domain::rules;
 use crate::domain::sip::SipAddress;
 use crate::domain::time;
-use crate::error::{invalid, AppError, AppResult};
+use crate::error::{invalid, AppError, AppResult, FieldErrors};
 
 /// A successful authentication, and the challenges to repeat on the
 /// response so the client can go on with the same nonce.
@@ -113,37 +114,53 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     let Some(header) = authorization.filter(|h| !h.trim().is_empty()) else {
         return Err(fresh("Unauthenticated request"));
     };
+    // Without a nonce, a count, a response and a uri there is nothing to
+    // check: a fresh challenge (FlexiAPI crashes with a 500 here).
     let Some(params) = digest::parse_authorization(header) else {
         return Err(fresh("Unauthorized"));
     };
-    let (Some(nonce), Some(nc_text), Some(cnonce), Some(response), Some(uri)) =
-        (&params.nonce, &params.nc, &params.cnonce, &params.response, &params.uri)
+    let (Some(nonce), Some(nc_text), Some(response), Some(uri)) =
+        (&params.nonce, &params.nc, &params.response, &params.uri)
     else {
         return Err(fresh("Unauthorized"));
     };
     let Some(nc) = digest::parse_nc(nc_text) else { return Err(fresh("Unauthorized")) };
-    let opaque = params.opaque.clone().unwrap_or_default();
 
     // The nonce count is checked and recorded before anything else, in one
     // atomic statement: a replay loses the nonce whatever else it carries.
-    let outcome = app.db.write(|tx| Ok(db::auth::use_nonce(tx, account.id, nonce, &opaque, nc)?))?;
-    match outcome {
-        NonceUse::Accepted => {}
+    let outcome = app.db.write(|tx| Ok(db::auth::use_nonce(tx, account.id, nonce, nc)?))?;
+    let issued_opaque = match outcome {
+        NonceUse::Accepted { opaque } => opaque,
         NonceUse::Replayed => return Err(fresh("Nonce replayed")),
         NonceUse::Unknown => return Err(fresh("Nonce invalid")),
-    }
-
-    let algorithm = match params.algorithm.as_deref().unwrap_or("MD5") {
-        "MD5" => Algorithm::Md5,
-        "SHA-256" => Algorithm::Sha256,
-        _ => return Err(fresh("Wrong algorithm")),
     };
-    let username_ok = params.username.as_deref() == Some(address.username.as_str());
-    let realm_ok = params.realm.as_deref() == Some(realm.as_str());
-    let qop_ok = params.qop.as_deref() == Some("auth");
-    if !(username_ok && realm_ok && qop_ok) {
-        return Err(fresh("Unauthorized"));
+
+    // Then the parameters themselves (api.md §2.2 step 3): 422 naming them.
+    let mut errors = FieldErrors::default();
+    let mut must_equal = |field: &str, given: Option<&str>, expected: &str| match given {
+        None => errors.add(field, rules::required_message(field)),
+        Some(value) if value != expected => errors.add(field, rules::invalid_choice_message(field)),
+        Some(_) => {}
+    };
+    must_equal("opaque", params.opaque.as_deref(), &issued_opaque);
+    must_equal("qop", params.qop.as_deref(), "auth");
+    must_equal("realm", params.realm.as_deref(), &realm);
+    must_equal("username", params.username.as_deref(), &address.username);
+    if params.cnonce.is_none() {
+        errors.add("cnonce", rules::required_message("cnonce"));
     }
+    let algorithm = match params.algorithm.as_deref().unwrap_or("MD5") {
+        "MD5" => Some(Algorithm::Md5),
+        "SHA-256" => Some(Algorithm::Sha256),
+        _ => {
+            errors.add("algorithm", rules::invalid_choice_message("algorithm"));
+            None
+        }
+    };
+    errors.into_result()?;
+    let (Some(algorithm), Some(cnonce)) = (algorithm, &params.cnonce) else { return Err(fresh("Unauthorized")) };
+    let opaque = issued_opaque;
+
     let ha1 = if let Some(row) = passwords.iter().find(|p| p.algorithm == algorithm.as_str()) {
         row.password.to_ascii_lowercase()
     } else if let Some(row) = passwords.iter().find(|p| p.algorithm == "CLRTXT") {
