@@ -344,6 +344,36 @@ fn reset_password_replaces_the_digest_credentials() {
 }
 
 #[test]
+fn errors_answer_each_client_in_its_own_terms() {
+    let (server, _admin) = admin_server(&[]);
+    // A 401 is JSON for every client (interface.md), with its challenges.
+    let resp = server.get("/provisioning/me").no_accept().header("x-api-key", "not-a-key").send();
+    assert_eq!(resp.status, 401);
+    assert!(resp.header("Content-Type").unwrap().starts_with("application/json"));
+    assert_eq!(resp.json()["message"], "Unauthenticated request");
+    let resp = server.get("/provisioning/me").no_accept().header("From", &format!("sip:nobody1@{DOMAIN}")).send();
+    assert_eq!(resp.status, 401);
+    assert!(resp.header("Content-Type").unwrap().starts_with("application/json"));
+    assert_eq!(resp.headers_all("WWW-Authenticate").len(), 2);
+    // An unknown token: an HTML page for a browser, JSON for an API client.
+    let page = server.get("/provisioning/nosuchtoken12").no_accept().header("Accept", "text/html").send();
+    assert_eq!(page.status, 404);
+    assert!(page.header("Content-Type").unwrap().starts_with("text/html"));
+    assert!(page.text().contains("404"));
+    let json = server.get("/provisioning/nosuchtoken12").send();
+    assert_eq!(json.status, 404);
+    assert_eq!(json.json()["message"], "Missing elements to perform the request");
+    // A form a browser cannot send (no credentials): back where it came from.
+    let back = server.get("/contacts/vcard").no_accept().header("Referer", &server.url("/panel")).send();
+    assert_eq!(back.status, 302);
+    assert_eq!(back.header("Location"), Some(server.url("/panel")));
+    for elsewhere in ["https://evil.example/", "//evil.example/x", &format!("{}.evil.example/", server.url(""))] {
+        let resp = server.get("/contacts/vcard").no_accept().header("Referer", elsewhere).send();
+        assert_eq!(resp.header("Location").as_deref(), Some("/"), "{elsewhere}");
+    }
+}
+
+#[test]
 fn provisioning_token_is_used_once_and_activates() {
     let (server, admin) = admin_server(&[]);
     server.get("/provisioning/1234").no_accept().send().expect(404);

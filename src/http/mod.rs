@@ -94,7 +94,20 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
             if let AppError::Internal(detail) = &error {
                 crate::log_line!("error: {label}: {detail}");
             }
-            error_response(&error, wants_json)
+            if wants_json || matches!(error, AppError::Unauthorized { .. }) {
+                error_response(&error, true)
+            } else if matches!(error, AppError::Validation(_)) {
+                // Laravel's answer to a form it cannot accept: back where
+                // the browser came from (api.md §1.2), if that is this site.
+                let site = app.config.app_url.trim_end_matches('/');
+                let own = |r: &&str| {
+                    r.strip_prefix(site).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                        || (r.starts_with('/') && !r.starts_with("//"))
+                };
+                Response::redirect_302(request.header("Referer").filter(own).unwrap_or("/").to_string())
+            } else {
+                browser_error_page(&ctx, &error)
+            }
         }
     };
     (label, ctx.finish(response))
@@ -110,7 +123,36 @@ fn api_rate_limit(ctx: &Ctx, path: &str) -> Result<(), AppError> {
     crate::services::ratelimit::hit(ctx.app, &format!("api:ip:{}", ctx.client_ip()), limit)
 }
 
-/// The one mapping from an error to a response.
+/// An error for a browser outside the portal (a provisioning link opened
+/// by hand, an unknown page): the portal's error page, without session.
+fn browser_error_page(ctx: &Ctx, error: &AppError) -> Response {
+    let config = &ctx.app.config;
+    let page = crate::views::Page {
+        lang: crate::views::i18n::Lang::from_accept_language(ctx.header("Accept-Language")),
+        app_name: &config.app_name,
+        user: None,
+        csrf: String::new(),
+        success: None,
+        error: None,
+        copyright: &config.instance_copyright,
+        public_registration: false,
+        wide: false,
+        captcha: None,
+    };
+    let message = match error {
+        AppError::NotFound(_) => String::new(),
+        other => other.public_message(),
+    };
+    let status = error.status();
+    let mut response =
+        Response::html(crate::views::error(&page, status, &message).into_string()).with_status_code(status);
+    if let AppError::MethodNotAllowed { allowed, .. } = error {
+        response = response.with_additional_header("Allow", allowed.join(", "));
+    }
+    response
+}
+
+/// The one mapping from an error to a response (JSON, or plain text).
 pub fn error_response(error: &AppError, json: bool) -> Response {
     let mut response = if json { Response::json(&error.to_json()) } else { Response::text(error.public_message()) }
         .with_status_code(error.status());
