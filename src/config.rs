@@ -50,6 +50,11 @@ pub struct Config {
     pub account_consume_external_account_on_create: bool,
     pub account_provisioning_rc_file: Option<PathBuf>,
     pub account_provisioning_overwrite_all: bool,
+    /// `ACCOUNT_PROVISIONING_USE_X_LINPHONE_PROVISIONING_HEADER` (FlexiAPI
+    /// 1.6): the XML is only served to requests carrying
+    /// `X-Linphone-Provisioning`. Off by default, so a link opened in a
+    /// browser still works (1.3 behaviour).
+    pub account_provisioning_require_linphone_header: bool,
     pub account_provisioning_hook: Option<PathBuf>,
     pub account_service_hook: Option<PathBuf>,
     pub hook_timeout_ms: u64,
@@ -480,6 +485,8 @@ impl Config {
                 .boolean("ACCOUNT_CONSUME_EXTERNAL_ACCOUNT_ON_CREATE", false)?,
             account_provisioning_rc_file: rc_file,
             account_provisioning_overwrite_all: v.boolean("ACCOUNT_PROVISIONING_OVERWRITE_ALL", false)?,
+            account_provisioning_require_linphone_header: v
+                .boolean("ACCOUNT_PROVISIONING_USE_X_LINPHONE_PROVISIONING_HEADER", false)?,
             account_provisioning_hook: v.path("ACCOUNT_PROVISIONING_HOOK"),
             account_service_hook: v.path("ACCOUNT_SERVICE_HOOK"),
             hook_timeout_ms: v.integer("HOOK_TIMEOUT_MS", 2000, 10, 60_000)? as u64,

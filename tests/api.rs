@@ -25,8 +25,14 @@ fn unknown_routes_and_methods_answer_json() {
     let resp = server.get("/api/nowhere").send().expect(404);
     assert_eq!(resp.json(), json!({"message": ""}));
     let resp = server.put("/api/ping").send().expect(405);
-    assert!(resp.json()["message"].as_str().unwrap().contains("Supported methods: GET"));
-    assert_eq!(resp.header("Allow").as_deref(), Some("GET"));
+    assert!(resp.json()["message"].as_str().unwrap().contains("Supported methods: GET, HEAD."));
+    assert_eq!(resp.header("Allow").as_deref(), Some("GET, HEAD"));
+    // HEAD is GET without a body, on every GET route.
+    let raw = common::http_request(server.port, "HEAD", "/api/ping", &[], None).unwrap();
+    assert_eq!(raw.status, 200);
+    assert!(raw.body.is_empty());
+    let raw = common::http_request(server.port, "HEAD", "/provisioning", &[], None).unwrap();
+    assert_eq!(raw.status, 200);
 }
 
 #[test]

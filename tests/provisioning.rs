@@ -344,6 +344,24 @@ fn reset_password_replaces_the_digest_credentials() {
 }
 
 #[test]
+fn the_linphone_header_can_be_required() {
+    let (server, admin) = admin_server(&[("ACCOUNT_PROVISIONING_USE_X_LINPHONE_PROVISIONING_HEADER", "true")]);
+    let (id, token) = unactivated(&server, &admin, "hank_u", "Hank");
+    for path in ["/provisioning".to_string(), format!("/provisioning/{token}"), "/provisioning/me".to_string()] {
+        let resp = server.get(&path).send();
+        assert_eq!(resp.status, 400, "{path}");
+        assert_eq!(resp.json()["message"], "x-linphone-provisioning header is missing");
+    }
+    // Refused before anything happened: the token still works.
+    assert!(!activated(&server, id));
+    server.get(&format!("/provisioning/qrcode/{token}")).no_accept().send().expect(200);
+    let resp = server.get(&format!("/provisioning/{token}")).no_accept().header("X-Linphone-Provisioning", "1").send();
+    xml_doc(&resp);
+    assert!(activated(&server, id));
+    server.get("/provisioning").no_accept().header("X-Linphone-Provisioning", "1").send().expect(200);
+}
+
+#[test]
 fn errors_answer_each_client_in_its_own_terms() {
     let (server, _admin) = admin_server(&[]);
     // A 401 is JSON for every client (interface.md), with its challenges.

@@ -69,6 +69,8 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
     let method = request.method().to_ascii_uppercase();
+    // HEAD is GET without the body (the HTTP front end drops it).
+    let method = if method == "HEAD" { "GET".to_string() } else { method };
 
     let (label, result) = match router::find(&ctx, &method, &segments) {
         Some(route) => match api_rate_limit(&ctx, raw_path) {
@@ -76,11 +78,14 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
             Err(e) => (route.label, Err(e)),
         },
         None => {
-            let allowed: Vec<String> = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+            let mut allowed: Vec<String> = ["GET", "POST", "PUT", "DELETE", "PATCH"]
                 .iter()
                 .filter(|m| **m != method && router::find(&ctx, m, &segments).is_some())
                 .map(|m| m.to_string())
                 .collect();
+            if allowed.first().is_some_and(|m| m == "GET") {
+                allowed.insert(1, "HEAD".into());
+            }
             if allowed.is_empty() {
                 ("(not found)", Err(AppError::NotFound(String::new())))
             } else {

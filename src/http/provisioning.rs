@@ -47,11 +47,22 @@ fn xml(body: String, with_credentials: bool) -> Response {
     }
 }
 
+/// With `ACCOUNT_PROVISIONING_USE_X_LINPHONE_PROVISIONING_HEADER`, the XML
+/// routes serve Linphone only (the QR code and auth-token routes are exempt).
+fn require_linphone(ctx: &Ctx) -> Result<(), AppError> {
+    if ctx.app.config.account_provisioning_require_linphone_header && ctx.header("X-Linphone-Provisioning").is_none() {
+        return Err(AppError::BadRequest("x-linphone-provisioning header is missing".into()));
+    }
+    Ok(())
+}
+
 fn public(ctx: &Ctx) -> HttpResult {
+    require_linphone(ctx)?;
     Ok(xml(service::public_document(ctx.app, &request(ctx)), false))
 }
 
 fn by_token(ctx: &Ctx, token: &str) -> HttpResult {
+    require_linphone(ctx)?;
     Ok(xml(service::by_provisioning_token(ctx.app, token, &request(ctx))?, true))
 }
 
@@ -60,6 +71,7 @@ fn by_auth_token(ctx: &Ctx, token: &str) -> HttpResult {
 }
 
 fn me(ctx: &Ctx) -> HttpResult {
+    require_linphone(ctx)?;
     let account = match auth::user(ctx) {
         Ok(account) => account,
         // A browser without credentials is sent home, as FlexiAPI's
