@@ -265,7 +265,8 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
                 .map_err(|e| CliError::Failed(format!("the JSON file doesn't exist or cannot be read: {file}: {e}")))?;
             let app = open_app(&global)?;
             let count = services::seed::seed(&app, &text).map_err(|e| CliError::Failed(e.to_string()))?;
-            println!("{count} accounts seeded");
+            // FlexiAPI's seeder prints nothing; the count is for the operator.
+            eprintln!("{count} accounts seeded");
             Ok(())
         }
         "digest:clear-api-keys" | "accounts:clear-api-keys" => {
@@ -285,8 +286,9 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
                 println!("API keys never expire (0 minutes): nothing to clear");
                 return Ok(());
             }
+            println!("deleting API keys unused for {minutes} minutes");
             let count = maintenance::clear_api_keys(&app, minutes)?;
-            println!("{count} api keys deleted (unused for {minutes} minutes)");
+            println!("{count} api keys deleted");
             Ok(())
         }
         "digest:clear-nonces" => {
@@ -336,14 +338,20 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
     }
 }
 
+/// The lines of operations.md §1.4–1.5 on stdout (one identifier per line,
+/// then the counts); the hint about `--apply` goes to stderr.
 fn report(cleanup: &maintenance::Cleanup, apply: bool, what: &str) {
     for item in &cleanup.found {
         println!("{item}");
     }
     if apply {
+        if what == "accounts" {
+            println!("{} {what} in deletion…", cleanup.found.len());
+        }
         println!("{} {what} deleted", cleanup.deleted);
     } else {
-        println!("{} {what} to delete (run again with --apply to delete them)", cleanup.found.len());
+        println!("{} {what} to delete", cleanup.found.len());
+        eprintln!("(nothing was deleted: run again with --apply to delete them)");
     }
 }
 
