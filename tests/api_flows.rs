@@ -676,6 +676,33 @@ fn email_change_is_confirmed_by_the_mailed_link() {
 }
 
 #[test]
+fn sending_limits_count_remote_clients_not_this_machine() {
+    let smtp = SmtpServer::start();
+    let server = start(&[], smtp_env(&smtp));
+    let (_, _, admin) = server.admin("administrator");
+    let (_, key) = account_with_key(&server, &admin, "mailuser", "secret123");
+    let request = |email: String, relayed_for: Option<&str>| {
+        let mut req = server.post("/api/accounts/me/email/request").key(&key).json(json!({ "email": email }));
+        if let Some(ip) = relayed_for {
+            req = req.header("X-Forwarded-For", ip);
+        }
+        req.send().status
+    };
+    // One remote client (named by the local proxy): 20 mails an hour.
+    let remote: Vec<u16> = (0..24).map(|i| request(format!("r{i}@example.net"), Some("203.0.113.5"))).collect();
+    assert_eq!(remote.iter().filter(|s| **s == 200).count(), 20, "{remote:?}");
+    assert!(remote[20..].iter().all(|s| *s == 429), "{remote:?}");
+    // Another remote client is counted apart.
+    assert_eq!(request("other@example.net".into(), Some("203.0.113.6")), 200);
+    // This machine itself (an operator's script): no address to count, only
+    // the per-address limit applies.
+    let local: Vec<u16> = (0..24).map(|i| request(format!("l{i}@example.net"), None)).collect();
+    assert!(local.iter().all(|s| *s == 200), "{local:?}");
+    let same: Vec<u16> = (0..7).map(|_| request("same@example.net".into(), None)).collect();
+    assert_eq!(same.iter().filter(|s| **s == 429).count(), 2, "{same:?}");
+}
+
+#[test]
 fn password_algorithm_switch() {
     let server = Server::start(&[]);
     let (_, _, admin) = server.admin("administrator");

@@ -75,12 +75,17 @@ pub fn throttle_in(tx: &rusqlite::Connection, channel: Channel, target: &str, cl
     ratelimit::hit_all_in(tx, &sending_buckets(channel, target, client_ip))
 }
 
-fn sending_buckets(channel: Channel, target: &str, client_ip: &str) -> [(String, Limit); 2] {
+fn sending_buckets(channel: Channel, target: &str, client_ip: &str) -> Vec<(String, Limit)> {
     let target = target.trim().to_lowercase();
-    [
-        (format!("{}:target:{target}", channel.name()), channel.target_limit()),
-        (format!("{}:ip:{client_ip}", channel.name()), channel.ip_limit()),
-    ]
+    let mut buckets = vec![(format!("{}:target:{target}", channel.name()), channel.target_limit())];
+    // A request from this machine itself, not relayed by a local proxy (that
+    // would name the client in X-Forwarded-For), is the operator's tooling:
+    // it has no client address to count. The target's limit still applies.
+    let from_this_machine = client_ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !from_this_machine {
+        buckets.push((format!("{}:ip:{client_ip}", channel.name()), channel.ip_limit()));
+    }
+    buckets
 }
 
 /// Attempts at guessing a code for one account (activation, recovery):
