@@ -528,6 +528,11 @@ fn account_sections_registrar_and_external_account() {
     assert_eq!(doc.get("proxy_1", "idkey").as_deref(), Some("external_account"));
     assert_eq!(doc.get("auth_info_2", "username").as_deref(), Some("ext"));
     assert_eq!(doc.get("auth_info_2", "ha1").as_deref(), Some("abcdef0123456789abcdef0123456789"));
+    // Entries in the order of provisioning.md §3, for the account and the external account.
+    for section in ["auth_info_0", "auth_info_2"] {
+        let names: Vec<&str> = doc.section(section).expect(section).iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["username", "domain", "ha1", "realm", "algorithm"], "{section}");
+    }
     assert_eq!(doc.get("auth_info_2", "realm").as_deref(), Some("external.example.net"));
     assert_eq!(doc.get("auth_info_2", "algorithm").as_deref(), Some("MD5"));
     // Without overwrite-all, no entry forces itself on the client.

@@ -303,11 +303,13 @@ fn build(app: &App, resolved: Option<&Resolved>, request: &Request) -> Config {
             let section = config.section_mut(&format!("auth_info_{next_auth}"));
             section.set("username", external.username.as_str());
             section.set("domain", external.domain.as_str());
-            section.set("realm", realm);
+            // The order of provisioning.md §3: the secret, realm, algorithm.
             if external.algorithm == "CLRTXT" {
                 section.set("passwd", external.password.as_str());
+                section.set("realm", realm);
             } else {
                 section.set("ha1", external.password.as_str());
+                section.set("realm", realm);
                 section.set("algorithm", external.algorithm.as_str());
             }
         }
