@@ -149,6 +149,9 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
     if let Some(db) = args.opt_value_from_str::<_, String>("--db").map_err(|e| usage(e.to_string()))? {
         global.overrides.push(("DB_DATABASE", db));
     }
+    // Taken before the command name, so `--listen ADDR serve` works as well
+    // as `serve --listen ADDR` (and `--listen ADDR` alone serves).
+    let listen: Option<String> = args.opt_value_from_str("--listen").map_err(|e| usage(e.to_string()))?;
     let given: Option<String> = args.subcommand().map_err(|e| usage(e.to_string()))?;
     if help {
         match given.as_deref() {
@@ -161,10 +164,13 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
         return Ok(());
     }
     let command = given.unwrap_or_else(|| "serve".to_string());
+    if listen.is_some() && command != "serve" {
+        return Err(usage(format!("--listen only applies to serve, not {command}")));
+    }
 
     match command.as_str() {
         "serve" => {
-            if let Some(listen) = args.opt_value_from_str::<_, String>("--listen").map_err(|e| usage(e.to_string()))? {
+            if let Some(listen) = listen {
                 global.overrides.push(("APP_LISTEN", listen));
             }
             finish(args)?;

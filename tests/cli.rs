@@ -62,6 +62,32 @@ fn usage_errors_exit_2_with_one_line() {
 }
 
 #[test]
+fn listen_may_come_before_serve() {
+    let s = offline();
+    let port = common::free_port();
+    let mut child = s
+        .command()
+        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(resp) = common::http_request(port, "GET", "/api/ping", &[], None) {
+            answered = Some(resp.status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answered, Some(200));
+    // It means nothing to other commands: a usage error.
+    let out = s.cli(&["--listen", "127.0.0.1:1", "migrate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
 fn bad_configuration_stops_with_the_key() {
     let mut s = offline();
     s.env.push(("MAIL_DRIVER".into(), "pigeon".into()));

@@ -94,7 +94,7 @@ impl Server {
         self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.env_clear();
         for key in ["PATH", "HOME", "TMPDIR", "LANG"] {
