@@ -714,7 +714,8 @@ fn password_algorithm_switch() {
         .expect_invalid("old_password");
     assert_eq!(resp.json()["errors"]["old_password"][0], "Incorrect old password");
     change(json!({"algorithm": "MD5", "password": "short", "old_password": "secret123"})).expect_invalid("password");
-    change(json!({"algorithm": "MD5", "password": "newsecret1", "old_password": "secret123"})).expect(200);
+    let resp = change(json!({"algorithm": "MD5", "password": "newsecret1", "old_password": "secret123"})).expect(200);
+    assert_eq!(resp.json(), json!([]));
     let me = server.get("/api/accounts/me").key(&key).send().expect(200).json();
     assert_eq!(me["passwords"], json!([{"algorithm": "MD5"}]));
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM passwords WHERE account_id = {id}")), 1);

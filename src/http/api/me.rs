@@ -41,8 +41,9 @@ fn email_request(ctx: &Ctx) -> HttpResult {
 
 fn password(ctx: &Ctx) -> HttpResult {
     let account = auth::user(ctx)?;
-    profile::change_password(ctx.app, &account, &ctx.json_input())?;
-    Ok(empty())
+    let first = profile::change_password(ctx.app, &account, &ctx.json_input())?;
+    // FlexiAPI answers a first password with nothing and a change with `[]`.
+    Ok(if first { empty() } else { json(&serde_json::json!([])) })
 }
 
 fn phone_request(ctx: &Ctx) -> HttpResult {
