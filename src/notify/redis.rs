@@ -394,7 +394,17 @@ struct Contact {
     user_agent: String,
 }
 
+/// A contact as Flexisip writes it, or wholly URL-encoded (FlexiAPI
+/// decodes the whole value before reading it, so such values exist).
 fn parse_contact_parts(value: &str) -> Contact {
+    let contact = parse_plain_contact(value);
+    if contact.instance.is_none() && value.contains('%') {
+        return parse_plain_contact(&percent_decode_str(value).decode_utf8_lossy());
+    }
+    contact
+}
+
+fn parse_plain_contact(value: &str) -> Contact {
     let value = value.trim();
     // URI between the first '<' and its '>' (a name-addr); otherwise an
     // addr-spec up to the first ';' outside quotes.
@@ -520,6 +530,12 @@ mod tests {
         );
         let d = parse_contact("<sip:c@h;updatedAt=5>;+sip.instance=\"<urn:uuid:c>\"").unwrap();
         assert_eq!(d.user_agent, "");
+        // The same contact wholly URL-encoded.
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(REALISTIC, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let d = parse_contact(&encoded).unwrap();
+        assert_eq!(d.uuid, "urn:uuid:6f1c4a2e-0b5c-4e8e-9b7a-2d3f4e5a6b7c");
+        assert_eq!(d.updated_at, 1_700_000_000);
     }
 
     #[test]
