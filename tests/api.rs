@@ -670,6 +670,39 @@ fn show_search_activate_provision_delete() {
 }
 
 #[test]
+fn account_objects_show_what_each_endpoint_shows() {
+    let server = Server::start(&[]);
+    let (_, _, admin) = server.admin("administrator");
+    let has = |v: &Value, key: &str| v.get(key).is_some();
+    // Creation: everything, keys included (api.md §4.4).
+    let created =
+        create_account(&server, &admin, json!({"username": "shape01", "password": "secret123", "algorithm": "MD5"}));
+    assert!(has(&created, "confirmation_key") && has(&created, "provisioning_token") && has(&created, "passwords"));
+    let id = created["id"].as_i64().unwrap();
+    // One account: keys, no passwords (§3.1 variants).
+    let shown = server.get(&format!("/api/accounts/{id}")).key(&admin).send().expect(200).json();
+    assert!(has(&shown, "confirmation_key") && has(&shown, "provisioning_token"), "{shown}");
+    assert!(!has(&shown, "passwords"), "{shown}");
+    // Default serialisation elsewhere: password algorithms, no keys.
+    for path in [
+        format!("/api/accounts/{id}/activate"),
+        format!("/api/accounts/{id}/deactivate"),
+        format!("/api/accounts/shape01@{DOMAIN}/search"),
+    ] {
+        let v = server.get(&path).key(&admin).send().expect(200).json();
+        assert_eq!(v["passwords"], json!([{"algorithm": "MD5"}]), "{path}: {v}");
+        assert!(!has(&v, "confirmation_key") && !has(&v, "provisioning_token"), "{path}: {v}");
+    }
+    // Provisioning: the new token only.
+    let v = server.get(&format!("/api/accounts/{id}/provision")).key(&admin).send().expect(200).json();
+    assert_eq!(v["provisioning_token"].as_str().map(str::len), Some(13), "{v}");
+    assert!(!has(&v, "confirmation_key"), "{v}");
+    // The list: no passwords.
+    let list = server.get("/api/accounts").key(&admin).send().expect(200).json();
+    assert!(list["data"].as_array().unwrap().iter().all(|a| !has(a, "passwords") && !has(a, "confirmation_key")));
+}
+
+#[test]
 fn users_read_provision_and_delete_themselves() {
     let server = Server::start(&[]);
     let (_, _, admin_key) = server.admin("administrator");

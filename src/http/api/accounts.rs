@@ -107,7 +107,8 @@ fn create(ctx: &Ctx) -> HttpResult {
 fn show(ctx: &Ctx, n: &str) -> HttpResult {
     auth::admin(ctx)?;
     let account = service::find(ctx.app, &ctx.scope(true), account_id(n)?)?;
-    render(ctx, account, Show::ADMIN)
+    // Keys visible, passwords not (api.md §3.1 variants).
+    render(ctx, account, Show { passwords: false, ..Show::ADMIN })
 }
 
 fn update(ctx: &Ctx, n: &str) -> HttpResult {
@@ -133,24 +134,24 @@ fn set_activated(ctx: &Ctx, n: &str, activated: bool) -> HttpResult {
     auth::admin(ctx)?;
     let account = service::find(ctx.app, &ctx.scope(true), account_id(n)?)?;
     let account = service::set_activated(ctx.app, &account, activated)?;
-    render(ctx, account, Show::ADMIN)
+    render(ctx, account, Show::ME)
 }
 
 fn provision(ctx: &Ctx, n: &str) -> HttpResult {
     auth::admin(ctx)?;
     let account = service::find(ctx.app, &ctx.scope(true), account_id(n)?)?;
     let account = service::renew_provisioning_token(ctx.app, &account)?;
-    render(ctx, account, Show::ADMIN)
+    render(ctx, account, Show { provisioning_token: true, ..Show::ME })
 }
 
 fn search(ctx: &Ctx, sip: &str) -> HttpResult {
     auth::admin(ctx)?;
     let account = service::find_by_sip(ctx.app, &ctx.scope(true), &decoded(sip))?;
-    render(ctx, account, Show::ADMIN)
+    render(ctx, account, Show::ME)
 }
 
 fn search_by_email(ctx: &Ctx, email: &str) -> HttpResult {
     auth::admin(ctx)?;
     let account = service::find_by_email(ctx.app, &ctx.scope(true), &decoded(email))?;
-    render(ctx, account, Show::ADMIN)
+    render(ctx, account, Show::ME)
 }

@@ -57,12 +57,12 @@ fn public(ctx: &Ctx) -> HttpResult {
         return Err(AppError::NotFound(String::new()));
     }
     let account = service::register(ctx.app, ctx.space_domain(), &ctx.json_input(), Origin::Api, &ctx.client())?;
-    render(ctx, account, Show::PLAIN)
+    render(ctx, account, Show::ME)
 }
 
 fn with_token(ctx: &Ctx) -> HttpResult {
     let account = service::register_with_token(ctx.app, ctx.space_domain(), &ctx.json_input())?;
-    render(ctx, account, Show::PLAIN)
+    render(ctx, account, Show::ME)
 }
 
 fn info(ctx: &Ctx, sip: &str) -> HttpResult {
@@ -90,7 +90,7 @@ fn recover(ctx: &Ctx, sip: &str, key: &str) -> HttpResult {
 
 fn activate(ctx: &Ctx, sip: &str, kind: CodeKind) -> HttpResult {
     let account = service::activate(ctx.app, &ctx.public_scope(), sip, &ctx.json_input(), kind)?;
-    render(ctx, account, Show::PLAIN)
+    render(ctx, account, Show::ME)
 }
 
 // --- admin recovery (same flow family, admin caller) ---

@@ -23,6 +23,7 @@ pub struct Show {
 impl Show {
     pub const PLAIN: Show =
         Show { passwords: false, password_hashes: false, confirmation_key: false, provisioning_token: false };
+    /// FlexiAPI's default serialisation: password algorithms, no keys.
     pub const ME: Show = Show { passwords: true, ..Show::PLAIN };
     pub const ADMIN: Show = Show { passwords: true, confirmation_key: true, provisioning_token: true, ..Show::PLAIN };
     pub const KEYS: Show = Show { confirmation_key: true, provisioning_token: true, ..Show::PLAIN };
