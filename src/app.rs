@@ -33,7 +33,11 @@ impl App {
         // little (a 512 KiB page cache at most).
         let pool_size = (config.http_workers as u32 + 1).clamp(2, 65);
         let (db, _migration) = Db::open(&config.database, pool_size)?;
-        App::with_db(config, db)
+        let app = App::with_db(config, db)?;
+        if let Err(e) = crate::services::spaces::ensure_default(&app) {
+            crate::log_line!("warning: cannot record the default Space: {e}");
+        }
+        Ok(app)
     }
 
     pub fn with_db(config: Config, db: Db) -> Result<App, String> {

@@ -180,8 +180,10 @@ fn execute(raw: Vec<OsString>) -> Result<(), CliError> {
         "migrate" => {
             finish(args)?;
             let config = load_config(&global)?;
-            let (_db, migration) = crate::db::Db::open(&config.database, 2).map_err(CliError::Failed)?;
-            let path = config.database.display();
+            let (db, migration) = crate::db::Db::open(&config.database, 2).map_err(CliError::Failed)?;
+            let path = config.database.display().to_string();
+            let app = App::with_db(config, db).map_err(CliError::Failed)?;
+            services::spaces::ensure_default(&app)?;
             match migration {
                 crate::db::Migration::Created => {
                     println!("{path}: schema created (version {})", crate::db::SCHEMA_VERSION)

@@ -107,6 +107,13 @@ fn migrate_creates_then_refuses_newer_databases() {
     assert!(stdout(&out).contains("up to date"));
     let mode: String = s.db().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+    // The default Space is a row (APP_SIP_DOMAIN on APP_URL's host), once.
+    let spaces: Vec<(String, String)> = {
+        let db = s.db();
+        let mut stmt = db.prepare("SELECT domain, host FROM spaces").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(spaces, [("sip.example.org".to_string(), "127.0.0.1".to_string())]);
     s.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let out = s.cli(&["migrate"]);
     assert_eq!(out.status.code(), Some(1));

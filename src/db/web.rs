@@ -49,6 +49,17 @@ pub fn all_spaces(conn: &Connection) -> rusqlite::Result<Vec<Space>> {
     rows.collect()
 }
 
+/// Creates the Space of `domain` on `host` unless that domain or that host
+/// already has one; true when it was created.
+pub fn insert_space_if_free(conn: &Connection, domain: &str, host: &str) -> rusqlite::Result<bool> {
+    let now = time::now_sql();
+    let inserted = conn.cached_execute(
+        "INSERT INTO spaces (domain, host, name, super, created_at, updated_at)          SELECT ?1, ?2, ?1, 0, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM spaces WHERE domain = ?1 OR host = ?2)",
+        params![domain, host, now],
+    )?;
+    Ok(inserted == 1)
+}
+
 pub fn upsert_space(conn: &Connection, domain: &str, host: &str, name: &str, is_super: bool) -> rusqlite::Result<()> {
     let now = time::now_sql();
     conn.cached_execute(
