@@ -486,6 +486,16 @@ fn auth_token_provisioning() {
     server.get("/provisioning/auth_token/unattached").no_accept().send().expect(404);
     server.get("/provisioning/auth_token/stale").no_accept().send().expect(404);
     server.get("/provisioning/auth_token/unknown").no_accept().send().expect(404);
+
+    // An account of another domain is not provisioned on this Space's host,
+    // and its token is left unused.
+    db.execute("UPDATE accounts SET domain = 'other.org' WHERE id = ?1", [id]).expect("update");
+    db.execute("INSERT INTO auth_tokens (account_id, token, created_at, updated_at) VALUES (?1, 'elsewhere', datetime('now'), datetime('now'))", [id]).expect("insert");
+    server.get("/provisioning/auth_token/elsewhere").no_accept().send().expect(404);
+    assert_eq!(
+        db.query_row("SELECT count(*) FROM auth_tokens WHERE token = 'elsewhere'", [], |r| r.get::<_, i64>(0)).unwrap(),
+        1
+    );
 }
 
 // --- the document ---

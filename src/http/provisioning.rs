@@ -67,7 +67,7 @@ fn by_token(ctx: &Ctx, token: &str) -> HttpResult {
 }
 
 fn by_auth_token(ctx: &Ctx, token: &str) -> HttpResult {
-    Ok(xml(service::by_auth_token(ctx.app, token, &request(ctx))?, true))
+    Ok(xml(service::by_auth_token(ctx.app, ctx.space_domain(), token, &request(ctx))?, true))
 }
 
 fn me(ctx: &Ctx) -> HttpResult {

@@ -88,14 +88,17 @@ pub fn by_provisioning_token(app: &App, token: &str, request: &Request) -> AppRe
 }
 
 /// `GET /provisioning/auth_token/{token}`: a fresh token attached to an
-/// account, deleted on use; no activation.
-pub fn by_auth_token(app: &App, token: &str, request: &Request) -> AppResult<String> {
+/// account of this Space's domain (provisioning.md §1), deleted on use; no
+/// activation.
+pub fn by_auth_token(app: &App, domain: &str, token: &str, request: &Request) -> AppResult<String> {
     let resolved = app.db.write(|tx| {
         let Some(auth_token) = db::auth::fresh_auth_token(tx, token, AUTH_TOKEN_MINUTES)? else {
             return Err(AppError::not_found());
         };
         let Some(account_id) = auth_token.account_id else { return Err(AppError::not_found()) };
-        let Some(account) = rows::by_id(tx, account_id)? else { return Err(AppError::not_found()) };
+        let Some(account) = rows::by_id(tx, account_id)?.filter(|a| a.domain == domain) else {
+            return Err(AppError::not_found());
+        };
         if !db::auth::consume_auth_token(tx, auth_token.id)? {
             return Err(AppError::not_found());
         }
