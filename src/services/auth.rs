@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use crate::db::{self, accounts::Account, auth::NonceUse};
-use crate::domain::digest::{self, challenge, expected_response};
+use crate::domain::digest::{self, challenge as challenge_for, expected_response};
 use crate::domain::hash::{constant_time_eq, hex_digest, Algorithm};
 use crate::domain::random;
 use crate::domain::rules;
@@ -68,12 +68,18 @@ fn offered_algorithms(passwords: &[db::accounts::Password]) -> Vec<Algorithm> {
     out
 }
 
-/// Emits a fresh nonce and the challenges for it.
-fn new_challenges(app: &App, account_id: Option<i64>, realm: &str, algorithms: &[Algorithm]) -> AppResult<Vec<String>> {
+/// Stores a new (nonce, opaque) pair, inside the caller's write job.
+fn store_nonce(tx: &rusqlite::Connection, account_id: Option<i64>) -> rusqlite::Result<(String, String)> {
     let nonce = random::time_ordered(random::NONCE_LEN);
     let opaque = random::alphanumeric(random::NONCE_LEN);
-    app.db.write(|tx| Ok(db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?))?;
-    Ok(algorithms.iter().map(|a| challenge(realm, *a, &nonce, &opaque)).collect())
+    db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?;
+    Ok((nonce, opaque))
+}
+
+/// Emits a fresh nonce and the challenges for it.
+fn new_challenges(app: &App, account_id: Option<i64>, realm: &str, algorithms: &[Algorithm]) -> AppResult<Vec<String>> {
+    let (nonce, opaque) = app.db.write(|tx| Ok(store_nonce(tx, account_id)?))?;
+    Ok(algorithms.iter().map(|a| challenge_for(realm, *a, &nonce, &opaque)).collect())
 }
 
 fn unauthorized(message: &str, challenges: Vec<String>) -> AppError {
@@ -91,48 +97,67 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     let Some(address) = SipAddress::parse_from_header(from) else {
         return Err(invalid("from", "The from must be a SIP address (sip:user@domain)."));
     };
-    let found = app.db.read(|c| {
-        let Some(account) = db::accounts::by_sip(c, &address.username, &address.domain)? else { return Ok(None) };
-        let passwords = db::accounts::passwords(c, account.id)?;
-        Ok(Some((account, passwords)))
+    // What the client answered: nothing, something unusable (a fresh
+    // challenge: FlexiAPI crashes with a 500 here), or a nonce, a count, a
+    // response and a uri to check.
+    let header = authorization.filter(|h| !h.trim().is_empty());
+    let answer = header.and_then(digest::parse_authorization).and_then(|params| {
+        let nc = digest::parse_nc(params.nc.as_deref()?)?;
+        (params.nonce.is_some() && params.response.is_some() && params.uri.is_some()).then_some((params, nc))
+    });
+
+    // One write job on the writer connection (whose cached pages no other
+    // connection's commit invalidates): the account and its passwords, then
+    // the nonce count checked and recorded in one atomic statement before
+    // anything else (a replay loses the nonce whatever else it carries), or,
+    // when a challenge is certain, its new nonce.
+    let (found, used, challenge) = app.db.write(|tx| {
+        let found = match db::accounts::by_sip(tx, &address.username, &address.domain)? {
+            Some(account) => {
+                let passwords = db::accounts::passwords(tx, account.id)?;
+                Some((account, passwords))
+            }
+            None => None,
+        };
+        let (used, challenge) = match (&found, &answer) {
+            (Some((account, _)), Some((params, nc))) => {
+                let nonce = params.nonce.as_deref().unwrap_or_default();
+                (Some(db::auth::use_nonce(tx, account.id, nonce, *nc)?), None)
+            }
+            _ => (None, Some(store_nonce(tx, found.as_ref().map(|(a, _)| a.id))?)),
+        };
+        Ok((found, used, challenge))
     })?;
     let Some((account, passwords)) = found else {
         // Same challenges and the same write as for a real account.
         let realm = app.config.realm_for(&address.domain);
-        let challenges = new_challenges(app, None, &realm, &[Algorithm::Sha256, Algorithm::Md5])?;
-        return Err(unauthorized("Unauthenticated request", challenges));
+        let (nonce, opaque) = challenge.unwrap_or_default();
+        let challenges = [Algorithm::Sha256, Algorithm::Md5].iter().map(|a| challenge_for(&realm, *a, &nonce, &opaque));
+        return Err(unauthorized("Unauthenticated request", challenges.collect()));
     };
     let realm = app.config.realm_for(&account.domain);
     let algorithms = offered_algorithms(&passwords);
+    if let Some((nonce, opaque)) = challenge {
+        let message = if header.is_none() { "Unauthenticated request" } else { "Unauthorized" };
+        let challenges = algorithms.iter().map(|a| challenge_for(&realm, *a, &nonce, &opaque)).collect();
+        return Err(unauthorized(message, challenges));
+    }
     let fresh = |message: &str| -> AppError {
         match new_challenges(app, Some(account.id), &realm, &algorithms) {
             Ok(challenges) => unauthorized(message, challenges),
             Err(e) => e,
         }
     };
-
-    let Some(header) = authorization.filter(|h| !h.trim().is_empty()) else {
-        return Err(fresh("Unauthenticated request"));
-    };
-    // Without a nonce, a count, a response and a uri there is nothing to
-    // check: a fresh challenge (FlexiAPI crashes with a 500 here).
-    let Some(params) = digest::parse_authorization(header) else {
-        return Err(fresh("Unauthorized"));
-    };
+    let Some((params, _)) = &answer else { return Err(fresh("Unauthorized")) };
     let (Some(nonce), Some(nc_text), Some(response), Some(uri)) =
         (&params.nonce, &params.nc, &params.response, &params.uri)
     else {
         return Err(fresh("Unauthorized"));
     };
-    let Some(nc) = digest::parse_nc(nc_text) else { return Err(fresh("Unauthorized")) };
-
-    // The nonce count is checked and recorded before anything else, in one
-    // atomic statement: a replay loses the nonce whatever else it carries.
-    let outcome = app.db.write(|tx| Ok(db::auth::use_nonce(tx, account.id, nonce, nc)?))?;
-    let issued_opaque = match outcome {
-        NonceUse::Accepted { opaque } => opaque,
-        NonceUse::Replayed => return Err(fresh("Nonce replayed")),
-        NonceUse::Unknown => return Err(fresh("Nonce invalid")),
+    let issued_opaque = match used {
+        Some(NonceUse::Accepted { opaque }) => opaque,
+        Some(NonceUse::Replayed) => return Err(fresh("Nonce replayed")),
+        Some(NonceUse::Unknown) | None => return Err(fresh("Nonce invalid")),
     };
 
     // Then the parameters themselves (api.md §2.2 step 3): 422 naming them.
@@ -172,6 +197,6 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     if !constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
         return Err(fresh("Unauthorized"));
     }
-    let challenges = algorithms.iter().map(|a| challenge(&realm, *a, nonce, &opaque)).collect();
+    let challenges = algorithms.iter().map(|a| challenge_for(&realm, *a, nonce, &opaque)).collect();
     Ok(Authenticated { account, challenges })
 }
