@@ -281,8 +281,6 @@ fn portal_in_a_real_browser() {
     driver.fill("#f-username", "newcomer");
     driver.fill("#f-email", "newcomer@example.net");
     driver.fill("#f-email_confirmation", "newcomer@example.net");
-    driver.fill("#f-password", "secret123");
-    driver.fill("#f-password_confirmation", "secret123");
     driver.screenshot("09-register-email");
     driver.click("form.stack button[type=submit]");
     driver.wait_url("/authenticate/email/check/", |u| u.contains("/authenticate/email/check/"));
@@ -290,10 +288,21 @@ fn portal_in_a_real_browser() {
     let mails = smtp.wait_for(1, Duration::from_secs(10));
     let mail = mails.iter().find(|m| m.body_text().contains("/authenticate/email/")).expect("registration mail");
     let link = mail.find_link(&format!("{base}/authenticate/email/")).expect("link in the mail");
+    // The link logs in; the password is chosen then (seed 000), which
+    // activates the account.
     driver.go(&link);
+    driver.wait_url("/password", |u| u.ends_with("/password"));
+    assert!(driver.source().contains("Set my account password"), "{}", driver.source());
+    driver.fill("#f-password", "secret123");
+    driver.fill("#f-password_confirmation", "secret123");
+    driver.screenshot("11-set-password");
+    driver.click("form.stack button[type=submit]");
     driver.wait_url("/panel", |u| u.ends_with("/panel"));
     assert!(driver.source().contains(&format!("newcomer@{DOMAIN}")));
     driver.screenshot("11-registered-panel");
+    let activated: bool =
+        server.db().query_row("SELECT activated FROM accounts WHERE username = 'newcomer'", [], |r| r.get(0)).unwrap();
+    assert!(activated);
 
     // Documentation pages.
     driver.go(&format!("{base}/documentation"));

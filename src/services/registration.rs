@@ -45,7 +45,9 @@ fn disabled() -> AppError {
 /// Validated sign-up fields.
 struct SignUp {
     username: String,
-    password: String,
+    /// None on the portal's forms: the password is set after activation
+    /// (seed 000 "Password completion").
+    password: Option<String>,
     algorithm: Algorithm,
     domain: String,
     email: Option<String>,
@@ -73,7 +75,10 @@ fn validate_sign_up(app: &App, conn: &Connection, domain: &str, input: &Input, o
     let username = input.optional("username", &mut errors);
     let phone = input.optional("phone", &mut errors);
     let email = input.optional("email", &mut errors);
-    let password = input.required("password", &mut errors);
+    let password = match origin {
+        Origin::Api => input.required("password", &mut errors),
+        Origin::Web => input.optional("password", &mut errors),
+    };
     let algorithm_text = match origin {
         Origin::Api => input.required("algorithm", &mut errors),
         Origin::Web => input.optional("algorithm", &mut errors).or_else(|| Some("SHA-256".into())),
@@ -127,9 +132,7 @@ fn validate_sign_up(app: &App, conn: &Connection, domain: &str, input: &Input, o
     let algorithm = rules::check_algorithm("algorithm", algorithm_text.as_deref(), &mut errors);
     check_token(conn, token.as_deref(), &mut errors)?;
     errors.into_result()?;
-    let (Some(password), Some(algorithm)) = (password, algorithm) else {
-        return Err(AppError::unvalidated());
-    };
+    let Some(algorithm) = algorithm else { return Err(AppError::unvalidated()) };
     let Some(username) = username.clone().or_else(|| phone.clone()) else {
         return Err(AppError::unvalidated());
     };
@@ -184,8 +187,10 @@ pub fn register(app: &App, domain: &str, input: &Input, origin: Origin, client: 
                     created_at: None,
                 },
             )?;
-            let hash = hash_password(app, &f.username, &f.domain, f.algorithm, &f.password);
-            rows::replace_password(tx, id, &hash, f.algorithm.as_str())?;
+            if let Some(password) = &f.password {
+                let hash = hash_password(app, &f.username, &f.domain, f.algorithm, password);
+                rows::replace_password(tx, id, &hash, f.algorithm.as_str())?;
+            }
             if let Some(token) = &f.token {
                 if !tokens::use_creation_token(tx, token, id)? {
                     return Err(invalid("account_creation_token", INVALID_CREATION_TOKEN));
@@ -400,7 +405,9 @@ pub fn activate_account_with_key(app: &App, account: &Account, key: &str) -> App
         return Err(AppError::not_found());
     }
     let account = accounts::reload(app, account.id)?;
-    hooks::account_event(app, AccountEvent::Activated, &account);
+    if account.activated {
+        hooks::account_event(app, AccountEvent::Activated, &account);
+    }
     Ok(account)
 }
 

@@ -144,14 +144,6 @@ fn consent(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
     }
 }
 
-fn password_fields(p: &Page, state: &State) -> Markup {
-    html! {
-        (Field::new("password", p.t("Password")).kind("password").required().autocomplete("new-password").hint(p.t("At least 6 characters.")).render(state))
-        (Field::new("password_confirmation", p.t("Password confirmation")).kind("password").required().autocomplete("new-password").render(state))
-        (form::checkbox(state, "password_sha256", html! { (p.t("Use a SHA-256 password (some old SIP clients do not support it)")) }, false))
-    }
-}
-
 pub fn register_email(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
     let suffix = format!("@{}", o.domain);
     html! {
@@ -163,7 +155,6 @@ pub fn register_email(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
                 .hint(p.t("Not a phone number, no capital letters.")).render(state))
             (Field::new("email", p.t("Email address")).kind("email").required().autocomplete("email").render(state))
             (Field::new("email_confirmation", p.t("Email confirmation")).kind("email").required().render(state))
-            (password_fields(p, state))
             @if o.newsletter {
                 (form::checkbox(state, "newsletter", html! { (p.t("Subscribe to the newsletter")) }, false))
             }
@@ -183,7 +174,6 @@ pub fn register_phone(p: &Page, o: &RegisterOptions, state: &State) -> Markup {
             (form::csrf(p))
             (Field::new("phone", p.t("Phone number")).kind("tel").placeholder("+123456789").required().autocomplete("tel").render(state))
             (Field::new("username", p.t("Username")).suffix(&suffix).hint(p.t("Optional: your phone number is used otherwise. Not a phone number, no capital letters.")).render(state))
-            (password_fields(p, state))
             (consent(p, o, state))
             (form::captcha(p, state))
             div.actions { button type="submit" { (p.t("Register")) } }

@@ -143,7 +143,9 @@ fn phone_confirm(w: &Web) -> WebResult {
             let mut data = serde_json::Map::new();
             data.insert("recovered".into(), Value::Bool(true));
             w.login(&account, data)?;
-            redirect("/panel")
+            // A sign-up without password goes on to choose one.
+            let has_password = !w.ctx.app.db.read(|c| crate::db::accounts::passwords(c, account.id))?.is_empty();
+            redirect(if has_password { "/panel" } else { "/password" })
         }
         Err(errors) => pin_page(w, &State::new(w.lang, input, &errors), 422, false),
     }

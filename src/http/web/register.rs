@@ -89,7 +89,13 @@ fn register(w: &Web, input: &Input, confirm_email: bool) -> crate::error::AppRes
     if !w.config().privacy_policy_url.is_empty() {
         web_login::check_accepted(input, "privacy", &mut errors);
     }
-    for field in if confirm_email { vec!["email", "password"] } else { vec!["password"] } {
+    // A password is chosen after activation (seed 000); one sent anyway is
+    // still checked against its confirmation.
+    let mut confirmed = if confirm_email { vec!["email"] } else { vec![] };
+    if input.filled("password") {
+        confirmed.push("password");
+    }
+    for field in confirmed {
         if let Err(AppError::Validation(e)) = web_login::check_confirmation(input, field) {
             for (f, messages) in e.0 {
                 for m in messages {
@@ -137,7 +143,8 @@ fn email_submit(w: &Web) -> WebResult {
             }
             redirect(&format!("/authenticate/email/check/{}", account.sip()))
         }
-        Err(errors) => email_form(w, &State::new(w.lang, &input, &errors), 422),
+        // The form again, status 200 (web.md 4.1).
+        Err(errors) => email_form(w, &State::new(w.lang, &input, &errors), 200),
     }
 }
 
@@ -149,7 +156,7 @@ fn phone_submit(w: &Web) -> WebResult {
             w.set("pending_account", Value::from(account.id))?;
             super::recovery::pin_page(w, &State::default(), 200, true)
         }
-        Err(errors) => phone_form(w, &State::new(w.lang, &input, &errors), 422),
+        Err(errors) => phone_form(w, &State::new(w.lang, &input, &errors), 200),
     }
 }
 
