@@ -335,6 +335,25 @@ fn matrix() -> Vec<Row> {
         ),
         row("GET", "/admin/accounts/{id}/delete", "/admin/accounts/{id}/delete", WebAdmin),
         row("POST", "/admin/accounts/{id}/{toggle}", "/admin/accounts/{id}/admin", WebAdmin),
+        row("GET", "/admin/accounts/{id}/{toggle}", "/admin/accounts/{id}/admin", WebAdmin),
+        row(
+            "GET",
+            "/admin/accounts/{id}/external_account/attach",
+            "/admin/accounts/{id}/external_account/attach",
+            WebAdmin,
+        ),
+        row(
+            "GET",
+            "/admin/accounts/{id}/contacts/{contact_id}/delete",
+            "/admin/accounts/{id}/contacts/{buddy_id}/delete",
+            WebAdmin,
+        ),
+        row(
+            "GET",
+            "/admin/accounts/{id}/actions/{action_id}/delete",
+            "/admin/accounts/{id}/actions/{action_id}/delete",
+            WebAdmin,
+        ),
         row("GET", "/admin/accounts/{id}/external_account", "/admin/accounts/{id}/external_account", WebAdmin),
         with(
             "PUT",

@@ -484,6 +484,14 @@ fn admin_accounts_crud_and_provisioning() {
     let me: i64 =
         server.db().query_row("SELECT id FROM accounts WHERE username = 'adminuser'", [], |r| r.get(0)).unwrap();
     assert_eq!(b.submit(&show, &format!("/admin/accounts/{me}/unadmin"), &[]).status, 403);
+    // An action's GET URL is a page confirming it; only its form acts.
+    let deactivate = format!("/admin/accounts/{id}/deactivate");
+    let page = b.get(&deactivate).expect(200).text();
+    assert!(page.contains(&format!("action=\"{deactivate}\"")), "{page}");
+    assert_eq!(count_where(&server, &format!("SELECT activated FROM accounts WHERE id = {id}")), 1);
+    b.submit(&deactivate, &deactivate, &[]).expect(302);
+    assert_eq!(count_where(&server, &format!("SELECT activated FROM accounts WHERE id = {id}")), 0);
+    b.submit(&show, &format!("/admin/accounts/{id}/activate"), &[]).expect(302);
 
     // Provisioning: QR image, link, renewal invalidates the old token.
     b.submit(&show, &format!("/admin/accounts/{id}/provision"), &[]).expect(302);
@@ -516,6 +524,10 @@ fn admin_accounts_crud_and_provisioning() {
         &[("sip", &format!("adminuser@{DOMAIN}"))],
     )
     .expect(302);
+    assert_eq!(server.count("contacts"), 1);
+    let page = b.get(&format!("/admin/accounts/{id}/contacts/{me}/delete")).expect(200).text();
+    assert!(page.contains(&format!("name=\"contact_id\" value=\"{me}\"")), "{page}");
+    assert!(page.contains("name=\"_method\" value=\"DELETE\""));
     assert_eq!(server.count("contacts"), 1);
     let r = b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "Bad Key")]).expect(422);
     assert!(r.text().contains("No uppercase letters are allowed."));

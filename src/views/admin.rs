@@ -338,6 +338,29 @@ pub fn delete(p: &Page, a: &Account) -> Markup {
     }
 }
 
+/// The page behind an action's GET URL (web.md §8 Rec.): what will happen,
+/// and the form that does it (`method` "POST" or "DELETE").
+pub fn confirm(p: &Page, a: &Account, question: &str, action: &str, method: &str, hidden: &[(&str, String)]) -> Markup {
+    let back = format!("/admin/accounts/{}/show", a.id);
+    html! {
+        (breadcrumb(p, &[accounts_crumb(p), (&a.sip(), Some(back.clone())), (question, None)]))
+        h1 { (question) }
+        p { strong { (a.sip()) } }
+        @if method == "DELETE" {
+            (form::delete(p, action, hidden, Some(&back)))
+        } @else {
+            form method="POST" action=(action) {
+                (form::csrf(p))
+                @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
+                div.actions {
+                    button type="submit" { (p.t("Confirm")) }
+                    a.button.secondary href=(back) { (p.t("Cancel")) }
+                }
+            }
+        }
+    }
+}
+
 pub fn contact_form(p: &Page, a: &Account, state: &State) -> Markup {
     html! {
         (breadcrumb(p, &[accounts_crumb(p), (&a.sip(), Some(format!("/admin/accounts/{}/show", a.id))), ("Add a contact", None)]))

@@ -54,6 +54,32 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
         ("GET", ["accounts", n, "delete"]) if id(n).is_some() => {
             page(ctx, "/admin/accounts/{id}/delete", method, move |w| delete_form(w, num(n)))
         }
+        // GET on an action's URL: a page confirming it (the action is a form).
+        ("GET", ["accounts", n, action]) if id(n).is_some() && TOGGLES.contains(action) => {
+            page(ctx, "/admin/accounts/{id}/{toggle}", method, move |w| toggle_confirm(w, num(n), action))
+        }
+        ("GET", ["accounts", n, "external_account", "attach"]) if id(n).is_some() => {
+            page(ctx, "/admin/accounts/{id}/external_account/attach", method, move |w| {
+                confirm(w, num(n), "Attach an imported External Account?", "/external_account/attach", "POST", vec![])
+            })
+        }
+        ("GET", ["accounts", n, "contacts", c, "delete"]) if id(n).is_some() && id(c).is_some() => {
+            page(ctx, "/admin/accounts/{id}/contacts/{contact_id}/delete", method, move |w| {
+                confirm(
+                    w,
+                    num(n),
+                    "Remove this contact?",
+                    "/contacts",
+                    "DELETE",
+                    vec![("contact_id", num(c).to_string())],
+                )
+            })
+        }
+        ("GET", ["accounts", n, "actions", a, "delete"]) if id(n).is_some() && id(a).is_some() => {
+            page(ctx, "/admin/accounts/{id}/actions/{action_id}/delete", method, move |w| {
+                confirm(w, num(n), "Delete this action?", &format!("/actions/{}", num(a)), "DELETE", vec![])
+            })
+        }
         ("POST", ["accounts", n, action]) if id(n).is_some() && TOGGLES.contains(action) => {
             page(ctx, "/admin/accounts/{id}/{toggle}", method, move |w| toggle(w, num(n), action))
         }
@@ -281,6 +307,32 @@ fn show(w: &Web, n: i64) -> WebResult {
         provisioning_url: account.provisioning_token.as_ref().map(|t| w.config().url(&format!("/provisioning/{t}"))),
     };
     Ok(w.render(&account.sip(), 200, |p| v::show(p, &info))?)
+}
+
+/// A confirmation page for an action on account `n`; `path` is the action's
+/// URL below the account's.
+fn confirm(
+    w: &Web,
+    n: i64,
+    question: &'static str,
+    path: &str,
+    method: &str,
+    hidden: Vec<(&str, String)>,
+) -> WebResult {
+    let (_, account) = target(w, n)?;
+    let action = format!("/admin/accounts/{}{path}", account.id);
+    Ok(w.render(question, 200, |p| v::confirm(p, &account, p.t(question), &action, method, &hidden))?)
+}
+
+fn toggle_confirm(w: &Web, n: i64, action: &str) -> WebResult {
+    let question = match action {
+        "activate" => "Activate this account?",
+        "deactivate" => "Deactivate this account?",
+        "admin" => "Give this account the admin role?",
+        "unadmin" => "Remove the admin role of this account?",
+        _ => "Renew the provisioning link? The previous one will stop working.",
+    };
+    confirm(w, n, question, &format!("/{action}"), "POST", vec![])
 }
 
 fn toggle(w: &Web, n: i64, action: &str) -> WebResult {
