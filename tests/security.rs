@@ -845,6 +845,11 @@ fn authorization_matrix() {
                 (true, _, false) => check!(r.status == 403, caller, &r, "403 (no CSRF token)"),
                 // No session, so no CSRF token: forms are refused first.
                 (true, Caller::Anonymous, true) if row.method != "GET" => check!(r.status == 403, caller, &r, "403"),
+                // Guests: user pages send them home, admin pages to the
+                // login form (web.md 1.1).
+                (true, Caller::Anonymous, true) if row.access == WebUser => {
+                    check!(r.status == 302 && location(&r) == "/", caller, &r, "302 to /")
+                }
                 (true, Caller::Anonymous | Caller::Foreign, true) => {
                     check!(r.status == 302 && location(&r) == "/login", caller, &r, "302 to /login")
                 }

@@ -128,7 +128,11 @@ fn home_login_logout_and_session() {
     assert_eq!(out.header("Location").as_deref(), Some("/login"));
     let replay = server.get("/panel").no_accept().header("Cookie", &old).send();
     assert_eq!(replay.status, 302);
-    assert_eq!(replay.header("Location").as_deref(), Some("/login"));
+    assert_eq!(replay.header("Location").as_deref(), Some("/"));
+    // A client asking for JSON gets a 401 instead (web.md 1.1).
+    let json = server.get("/panel").header("Cookie", &old).send();
+    assert_eq!(json.status, 401);
+    assert_eq!(json.json()["message"], "Unauthenticated.");
 }
 
 #[test]
@@ -171,12 +175,19 @@ fn csrf_and_access_levels() {
     );
     assert!(b.get("/panel").status == 302);
 
-    // Not logged in: redirects to /login.
+    // Not logged in: user pages send home, admin pages to /login (web.md 1.1).
     let mut guest = Browser::new(&server);
-    for path in ["/panel", "/password", "/email", "/delete", "/admin/accounts", "/admin/statistics/day"] {
+    for (path, to) in [
+        ("/panel", "/"),
+        ("/password", "/"),
+        ("/email", "/"),
+        ("/delete", "/"),
+        ("/admin/accounts", "/login"),
+        ("/admin/statistics/day", "/login"),
+    ] {
         let r = guest.get(path);
         assert_eq!(r.status, 302, "{path}");
-        assert_eq!(r.header("Location").as_deref(), Some("/login"), "{path}");
+        assert_eq!(r.header("Location").as_deref(), Some(to), "{path}");
     }
 
     // Logged in, not admin: 403 pages.
@@ -389,7 +400,8 @@ fn admin_accounts_crud_and_provisioning() {
     let list = b.get("/admin/accounts?sort=username&order=asc").expect(200).text();
     assert!(list.rfind("adminuser@").unwrap() < list.find("erin0001@").unwrap());
     let r = b.submit("/panel", "/admin/accounts/search", &[("search", "erin")]).expect(302);
-    assert_eq!(r.header("Location").as_deref(), Some("/admin/accounts?search=erin"));
+    assert_eq!(r.header("Location").as_deref(), Some("/admin/accounts/erin"));
+    assert!(b.get("/admin/accounts/erin").expect(200).text().contains("erin0001@"));
 
     // Edit: errors keep the typed values; the password is optional unless
     // the username changes (the stored HA1 depends on it); success.
@@ -620,7 +632,10 @@ fn email_registration_and_recovery() {
         .db()
         .query_row("SELECT confirmation_key FROM accounts WHERE username = 'frank001'", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(b.get("/authenticate/email/AAAAAAAAAAAAA").status, 404);
+    // An unknown or spent link sends back to the form asking for a new one.
+    let r = b.get("/authenticate/email/AAAAAAAAAAAAA").expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/login/email"));
+    assert!(b.get("/login/email").text().contains("ask for a new one"));
     // No password yet (seed 000): the link logs in and asks for one; the
     // account is activated once it is set.
     let r = b.get(&format!("/authenticate/email/{key}")).expect(302);

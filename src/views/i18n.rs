@@ -288,6 +288,7 @@ fn french(text: &str) -> Option<&'static str> {
             "À remplir pour le changer. Obligatoire si le nom d'utilisateur change : l'empreinte enregistrée en dépend."
         }
         "At least 6 characters." => "Au moins 6 caractères.",
+        "This link is not valid anymore: ask for a new one." => "Ce lien n'est plus valide : demandez-en un nouveau.",
         "Not a phone number, no capital letters." => "Pas un numéro de téléphone, pas de majuscules.",
         "Optional: your phone number is used otherwise. Not a phone number, no capital letters." => {
             "Facultatif : votre numéro de téléphone est utilisé sinon. Pas un numéro de téléphone, pas de majuscules."

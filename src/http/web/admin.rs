@@ -228,8 +228,9 @@ fn search(w: &Web) -> WebResult {
     if needle.is_empty() {
         return redirect("/admin/accounts");
     }
+    // web.md §8: the search is a path segment.
     let encoded = percent_encoding::utf8_percent_encode(&needle, percent_encoding::NON_ALPHANUMERIC).to_string();
-    redirect(&format!("/admin/accounts?search={encoded}"))
+    redirect(&format!("/admin/accounts/{encoded}"))
 }
 
 // --- create / edit ---

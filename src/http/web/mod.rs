@@ -90,9 +90,16 @@ impl<'a> Web<'a> {
         self.account.borrow().clone()
     }
 
-    /// The logged-in account, or a redirect to `/login`.
+    /// The logged-in account; a guest is sent home (web.md 1.1), or gets
+    /// a JSON 401 when it asked for JSON.
     pub fn user(&self) -> Result<Account, Response> {
-        self.account().ok_or_else(|| Response::redirect_302("/login"))
+        self.account().ok_or_else(|| {
+            if self.ctx.wants_json() {
+                Response::json(&serde_json::json!({"message": "Unauthenticated."})).with_status_code(401)
+            } else {
+                Response::redirect_302("/")
+            }
+        })
     }
 
     /// The logged-in admin; a redirect to `/login` for guests, 403 otherwise.

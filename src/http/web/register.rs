@@ -167,12 +167,22 @@ fn check(w: &Web, sip: &str) -> WebResult {
         return redirect("/panel");
     }
     let _ = sip;
-    Ok(w.render(w.t("Check your mailbox"), 200, views::auth::check_mailbox)?)
+    // Reloads every 5 s: once the link was opened in this browser, the
+    // reload lands on the panel (web.md 4.1).
+    Ok(w.render(w.t("Check your mailbox"), 200, views::auth::check_mailbox)?.with_additional_header("Refresh", "5"))
 }
 
 /// The link of the registration and recovery mails: activates and logs in.
 fn email_link(w: &Web, code: &str) -> WebResult {
-    let account = registration::activate_by_mailed_key(w.ctx.app, w.ctx.space_domain(), code)?;
+    let account = match registration::activate_by_mailed_key(w.ctx.app, w.ctx.space_domain(), code) {
+        Ok(account) => account,
+        // An unknown or spent link: back to the form that sends a new one.
+        Err(AppError::NotFound(_)) => {
+            w.flash("error", w.t("This link is not valid anymore: ask for a new one."))?;
+            return redirect("/login/email");
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut data = serde_json::Map::new();
     data.insert("recovered".into(), Value::Bool(true));
     w.login(&account, data)?;
