@@ -501,7 +501,7 @@ impl Config {
                 encryption: if encryption == "null" { String::new() } else { encryption },
                 from_address: v.string("MAIL_FROM_ADDRESS", &format!("no-reply@{sip_domain}")),
                 from_name: v.string("MAIL_FROM_NAME", &v.string("APP_NAME", "FlexiAPI")),
-                signature: v.string("MAIL_SIGNATURE", "The FlexiAPI Team"),
+                signature: v.string("MAIL_SIGNATURE", "The Linphone Team"),
                 templates_dir: v.path("MAIL_TEMPLATES_DIR"),
                 sendmail_path: v.path("MAIL_SENDMAIL_PATH"),
                 verify_peer: v.boolean("MAIL_VERIFY_PEER", true)?,

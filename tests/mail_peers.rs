@@ -68,7 +68,7 @@ fn check_shape(mail: &ReceivedMail, to: &str) {
     assert!(mail.header("Content-Type").unwrap_or_default().to_ascii_lowercase().starts_with("multipart/alternative"));
     let text = mail.text_part().expect("text part");
     let html = mail.html_part().expect("html part");
-    assert!(text.contains("The FlexiAPI Team"), "signature: {text}");
+    assert!(text.contains("The Linphone Team"), "signature: {text}");
     assert!(html.contains("<html") || html.contains("<p"), "{html}");
 }
 

@@ -723,6 +723,7 @@ fn flags_docs_assets_and_french() {
     assert!(api.contains("GET /ping"));
     assert_eq!(b.get("/login/phone").status, 404);
     assert_eq!(b.get("/register/phone").status, 404);
+    assert_eq!(b.post_raw("/authenticate/phone/confirm", &[("code", "1234")]).status, 404);
     assert_eq!(b.get("/devices").status, 404);
 
     let css = b.get("/css/style.css").expect(200);

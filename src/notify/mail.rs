@@ -117,7 +117,7 @@ impl Default for MailSettings {
             encryption: Encryption::None,
             from_address: "no-reply@sip.example.org".into(),
             from_name: "FlexiAPI".into(),
-            signature: "The FlexiAPI Team".into(),
+            signature: "The Linphone Team".into(),
             app_name: "FlexiAPI".into(),
             templates_dir: None,
             timeout: Duration::from_secs(10),

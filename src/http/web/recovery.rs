@@ -18,7 +18,8 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
             page(ctx, "/login/phone", method, |w| phone_form(w, &State::default(), 200))
         }
         ("POST", ["authenticate", "phone"]) if phone => page(ctx, "/authenticate/phone", method, phone_submit),
-        ("POST", ["authenticate", "phone", "confirm"]) => {
+        // Gated like the other phone pages (interface.md: PHONE_AUTHENTICATION).
+        ("POST", ["authenticate", "phone", "confirm"]) if phone => {
             page(ctx, "/authenticate/phone/confirm", method, phone_confirm)
         }
         _ => None,
