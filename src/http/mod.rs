@@ -131,30 +131,8 @@ fn api_rate_limit(ctx: &Ctx, path: &str) -> Result<(), AppError> {
 /// An error for a browser outside the portal (a provisioning link opened
 /// by hand, an unknown page): the portal's error page, without session.
 fn browser_error_page(ctx: &Ctx, error: &AppError) -> Response {
-    let config = &ctx.app.config;
-    let page = crate::views::Page {
-        lang: crate::views::i18n::Lang::from_accept_language(ctx.header("Accept-Language")),
-        app_name: &config.app_name,
-        user: None,
-        csrf: String::new(),
-        success: None,
-        error: None,
-        copyright: &config.instance_copyright,
-        public_registration: false,
-        wide: false,
-        captcha: None,
-    };
-    let message = match error {
-        AppError::NotFound(_) => String::new(),
-        other => other.public_message(),
-    };
-    let status = error.status();
-    let mut response =
-        Response::html(crate::views::error(&page, status, &message).into_string()).with_status_code(status);
-    if let AppError::MethodNotAllowed { allowed, .. } = error {
-        response = response.with_additional_header("Allow", allowed.join(", "));
-    }
-    response
+    let lang = crate::views::i18n::Lang::from_accept_language(ctx.header("Accept-Language"));
+    web::error_page_for(&crate::views::Page::bare(lang, &ctx.app.config, None), error)
 }
 
 /// The one mapping from an error to a response (JSON, or plain text).

@@ -32,7 +32,23 @@ pub struct Page<'a> {
     pub captcha: Option<&'a str>,
 }
 
-impl Page<'_> {
+impl<'a> Page<'a> {
+    /// A page without session, form nor flash (error pages).
+    pub fn bare(lang: Lang, config: &'a crate::config::Config, user: Option<(String, bool)>) -> Page<'a> {
+        Page {
+            lang,
+            app_name: &config.app_name,
+            user,
+            csrf: String::new(),
+            success: None,
+            error: None,
+            copyright: &config.instance_copyright,
+            public_registration: false,
+            wide: false,
+            captcha: None,
+        }
+    }
+
     pub fn t(&self, text: &'static str) -> &'static str {
         self.lang.t(text)
     }

@@ -321,6 +321,12 @@ pub fn error_page(w: &Web, error: &AppError) -> Response {
     if let AppError::Internal(detail) = error {
         crate::log_line!("error: portal: {detail}");
     }
+    // The error page itself must not fail: no session is created for it.
+    error_page_for(&Page::bare(w.lang, w.config(), w.account().map(|a| (a.sip(), a.admin))), error)
+}
+
+/// The error page of `error` around `page` (also outside the portal).
+pub fn error_page_for(page: &Page, error: &AppError) -> Response {
     let message = match error {
         AppError::Validation(errors) => {
             errors.0.iter().flat_map(|(_, m)| m.iter().cloned()).collect::<Vec<_>>().join(" ")
@@ -329,20 +335,7 @@ pub fn error_page(w: &Web, error: &AppError) -> Response {
         other => other.public_message(),
     };
     let status = error.status();
-    // The error page itself must not fail: no session is created for it.
-    let page = Page {
-        lang: w.lang,
-        app_name: &w.config().app_name,
-        user: w.account().map(|a| (a.sip(), a.admin)),
-        csrf: String::new(),
-        success: None,
-        error: None,
-        copyright: &w.config().instance_copyright,
-        public_registration: false,
-        wide: false,
-        captcha: None,
-    };
-    let mut response = html(views::error(&page, status, &message), status);
+    let mut response = html(views::error(page, status, &message), status);
     if let AppError::MethodNotAllowed { allowed, .. } = error {
         response = response.with_additional_header("Allow", allowed.join(", "));
     }
