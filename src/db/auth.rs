@@ -29,15 +29,26 @@ pub enum NonceUse {
 }
 
 /// Checks and records `nc` in one conditional UPDATE, so two concurrent
-/// requests with the same count cannot both pass.
-pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, nc: i64) -> rusqlite::Result<NonceUse> {
+/// requests with the same count cannot both pass. The common case (right
+/// opaque, growing count) is that one statement; the others look at the row.
+pub fn use_nonce(conn: &Connection, account_id: i64, nonce: &str, opaque: &str, nc: i64) -> rusqlite::Result<NonceUse> {
+    let now = time::now_sql();
     let changed = conn.cached_execute(
-        "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND nc < ?1",
-        params![nc, time::now_sql(), nonce, account_id],
+        "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND nc < ?1 AND opaque = ?5",
+        params![nc, now, nonce, account_id, opaque],
     )?;
     if changed == 1 {
-        let opaque = conn.cached_row("SELECT opaque FROM nonces WHERE nonce = ?1", [nonce], |r| r.get(0))?;
-        return Ok(NonceUse::Accepted { opaque });
+        return Ok(NonceUse::Accepted { opaque: opaque.to_string() });
+    }
+    // Another opaque with a growing count: recorded all the same (the count
+    // comes first), the caller refuses the opaque.
+    let changed = conn.cached_execute(
+        "UPDATE nonces SET nc = ?1, updated_at = ?2 WHERE nonce = ?3 AND account_id = ?4 AND nc < ?1",
+        params![nc, now, nonce, account_id],
+    )?;
+    if changed == 1 {
+        let issued = conn.cached_row("SELECT opaque FROM nonces WHERE nonce = ?1", [nonce], |r| r.get(0))?;
+        return Ok(NonceUse::Accepted { opaque: issued });
     }
     let deleted =
         conn.cached_execute("DELETE FROM nonces WHERE nonce = ?1 AND account_id = ?2", params![nonce, account_id])?;

@@ -111,6 +111,8 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     // the nonce count checked and recorded in one atomic statement before
     // anything else (a replay loses the nonce whatever else it carries), or,
     // when a challenge is certain, its new nonce.
+    // Drawn before taking the writer (system calls), used if a challenge follows.
+    let fresh_pair = (random::time_ordered(random::NONCE_LEN), random::alphanumeric(random::NONCE_LEN));
     let (found, used, challenge) = app.db.write(|tx| {
         let found = match db::accounts::by_sip(tx, &address.username, &address.domain)? {
             Some(account) => {
@@ -122,9 +124,14 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
         let (used, challenge) = match (&found, &answer) {
             (Some((account, _)), Some((params, nc))) => {
                 let nonce = params.nonce.as_deref().unwrap_or_default();
-                (Some(db::auth::use_nonce(tx, account.id, nonce, *nc)?), None)
+                let opaque = params.opaque.as_deref().unwrap_or_default();
+                (Some(db::auth::use_nonce(tx, account.id, nonce, opaque, *nc)?), None)
             }
-            _ => (None, Some(store_nonce(tx, found.as_ref().map(|(a, _)| a.id))?)),
+            _ => {
+                let (nonce, opaque) = &fresh_pair;
+                db::auth::insert_nonce(tx, found.as_ref().map(|(a, _)| a.id), nonce, opaque)?;
+                (None, Some(fresh_pair.clone()))
+            }
         };
         Ok((found, used, challenge))
     })?;
