@@ -85,7 +85,10 @@ fn count_where(server: &Server, sql: &str) -> i64 {
 
 #[test]
 fn home_login_logout_and_session() {
-    let server = Server::start(&[]);
+    let server = Server::start(&[(
+        "INSTANCE_INTRO_REGISTRATION",
+        "Welcome to **Acme SIP**.\n\nRead [the guide](https://acme.example/guide) <b>first</b>",
+    )]);
     let (_, _, key) = server.admin("adminuser");
     user(&server, &key, "alice01", "secret123");
     let mut b = Browser::new(&server);
@@ -94,6 +97,9 @@ fn home_login_logout_and_session() {
     let cookie = home.headers_all("Set-Cookie").join(";");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
     assert!(home.text().contains("Manage your account"));
+    // The operator's intro is Markdown (web.md §3); its HTML stays text.
+    assert!(home.text().contains("<p>Welcome to <strong>Acme SIP</strong>.</p>"), "{}", home.text());
+    assert!(home.text().contains("<a href=\"https://acme.example/guide\">the guide</a> &lt;b&gt;first&lt;/b&gt;"));
     for header in ["Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options"] {
         assert!(home.header(header).is_some(), "{header}");
     }

@@ -674,7 +674,7 @@ fn default_html(kind: &MailKind, lang: Lang, app: &str, signature: &str, subject
                 }
                 body.push_str("</ul>\n");
             }
-            Block::Markdown(md) => body.push_str(&markdown_to_html(&md)),
+            Block::Markdown(md) => body.push_str(&crate::views::markdown::to_html(&md).into_string()),
         }
     }
     body.push_str(&format!("<p>{}<br>\n{}</p>\n", escape_html(t.regards), escape_html(signature)));
@@ -702,50 +702,6 @@ fn strip_tags(s: &str) -> String {
 
 /// A small, safe Markdown subset: paragraphs (blank lines), line breaks,
 /// `**bold**`, `[label](http(s)://url)`. Everything else is escaped text.
-fn markdown_to_html(md: &str) -> String {
-    let mut out = String::new();
-    let normalized = md.replace("\r\n", "\n");
-    for para in normalized.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-        let lines: Vec<String> = para.lines().map(|l| inline_markdown(l.trim())).collect();
-        out.push_str(&format!("<p>{}</p>\n", lines.join("<br>\n")));
-    }
-    out
-}
-
-fn inline_markdown(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix("**") {
-            if let Some(end) = after.find("**") {
-                out.push_str(&format!("<strong>{}</strong>", escape_html(&after[..end])));
-                rest = &after[end + 2..];
-                continue;
-            }
-        }
-        if let Some(after) = rest.strip_prefix('[') {
-            if let Some(close) = after.find("](") {
-                let label = &after[..close];
-                let target_start = &after[close + 2..];
-                if let Some(end) = target_start.find(')') {
-                    let url = &target_start[..end];
-                    if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("mailto:") {
-                        out.push_str(&format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(label)));
-                        rest = &target_start[end + 1..];
-                        continue;
-                    }
-                }
-            }
-        }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            out.push_str(&escape_html(c.encode_utf8(&mut [0u8; 4])));
-        }
-        rest = chars.as_str();
-    }
-    out
-}
-
 #[cfg(test)]
 #[path = "../../tests/support/smtp_server.rs"]
 mod smtp_server;

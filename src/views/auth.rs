@@ -30,15 +30,6 @@ pub fn thousands(n: i64) -> String {
     }
 }
 
-/// Paragraphs of plain text (the operator's Markdown, shown as text).
-pub fn paragraphs(text: &str) -> Markup {
-    html! {
-        @for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-            p { (para) }
-        }
-    }
-}
-
 fn recovery_paragraph(p: &Page, phone: bool, email_unique: bool) -> Markup {
     let what = if email_unique { "account" } else { "password" };
     html! {
@@ -65,7 +56,8 @@ pub fn home(p: &Page, info: &HomeInfo) -> Markup {
         section.home {
             h1 { (p.app_name) }
             p { span.counter { (thousands(info.activated)) } " " (p.t("accounts")) }
-            (paragraphs(info.intro))
+            // web.md §3: the operator's intro is Markdown.
+            (super::markdown::to_html(info.intro))
             @if info.web_panel {
                 div.actions {
                     @if info.public_registration {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod docs;
 pub mod form;
 pub mod i18n;
+pub mod markdown;
 pub mod panel;
 pub mod stats;
 
