@@ -68,17 +68,16 @@ fn offered_algorithms(passwords: &[db::accounts::Password]) -> Vec<Algorithm> {
     out
 }
 
-/// Stores a new (nonce, opaque) pair, inside the caller's write job.
-fn store_nonce(tx: &rusqlite::Connection, account_id: Option<i64>) -> rusqlite::Result<(String, String)> {
-    let nonce = random::time_ordered(random::NONCE_LEN);
-    let opaque = random::alphanumeric(random::NONCE_LEN);
-    db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?;
-    Ok((nonce, opaque))
+/// A new (nonce, opaque) pair; drawn before any write job (system calls
+/// have no place under the writer).
+fn nonce_pair() -> (String, String) {
+    (random::time_ordered(random::NONCE_LEN), random::alphanumeric(random::NONCE_LEN))
 }
 
 /// Emits a fresh nonce and the challenges for it.
 fn new_challenges(app: &App, account_id: Option<i64>, realm: &str, algorithms: &[Algorithm]) -> AppResult<Vec<String>> {
-    let (nonce, opaque) = app.db.write(|tx| Ok(store_nonce(tx, account_id)?))?;
+    let (nonce, opaque) = nonce_pair();
+    app.db.write(|tx| Ok(db::auth::insert_nonce(tx, account_id, &nonce, &opaque)?))?;
     Ok(algorithms.iter().map(|a| challenge_for(realm, *a, &nonce, &opaque)).collect())
 }
 
@@ -111,8 +110,7 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     // the nonce count checked and recorded in one atomic statement before
     // anything else (a replay loses the nonce whatever else it carries), or,
     // when a challenge is certain, its new nonce.
-    // Drawn before taking the writer (system calls), used if a challenge follows.
-    let fresh_pair = (random::time_ordered(random::NONCE_LEN), random::alphanumeric(random::NONCE_LEN));
+    let fresh_pair = nonce_pair();
     let (found, used, challenge) = app.db.write(|tx| {
         let found = match db::accounts::by_sip(tx, &address.username, &address.domain)? {
             Some(account) => {
