@@ -49,8 +49,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             let flat = flatten(&merged, true);
             assert!(
-                merged.iter().any(|s| legal(s.name()).is_empty())
-                    || flat.iter().any(|(_, k, _, _)| k.is_empty()),
+                merged.iter().any(|s| legal(s.name()).is_empty()) || flat.iter().any(|(_, k, _, _)| k.is_empty()),
                 "generated document refused: {e}\n{doc}"
             );
             return;
