@@ -16,6 +16,7 @@
 //! files); unknown placeholders are left as they are. File names are built
 //! only from the enum and a sanitised language tag, never from user input.
 
+use crate::views::markdown::escape_html;
 use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -449,22 +450,6 @@ fn substitute(template: &str, vars: &[(&str, String)], html: bool) -> String {
         }
     }
     out.push_str(rest);
-    out
-}
-
-/// Escapes `& < > " '` for HTML text and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 

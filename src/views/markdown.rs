@@ -39,7 +39,8 @@ fn heading(block: &str) -> Option<(usize, &str)> {
     (1..=6).contains(&level).then_some((level, title.trim()))
 }
 
-fn escape(text: &str) -> String {
+/// Escapes `& < > " '` for HTML text and attribute values.
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -84,7 +85,7 @@ fn inline(text: &str) -> String {
         }
         if let Some(after) = rest.strip_prefix('`') {
             if let Some(end) = after.find('`') {
-                out.push_str(&format!("<code>{}</code>", escape(&after[..end])));
+                out.push_str(&format!("<code>{}</code>", escape_html(&after[..end])));
                 rest = &after[end + 1..];
                 continue;
             }
@@ -93,7 +94,7 @@ fn inline(text: &str) -> String {
             if let Some((label, tail)) = after.split_once("](") {
                 if let Some((url, remaining)) = tail.split_once(')') {
                     if safe_url(url.trim()) && !label.contains(']') {
-                        out.push_str(&format!("<a href=\"{}\">{}</a>", escape(url.trim()), inline(label)));
+                        out.push_str(&format!("<a href=\"{}\">{}</a>", escape_html(url.trim()), inline(label)));
                         rest = remaining;
                         continue;
                     }
@@ -101,7 +102,7 @@ fn inline(text: &str) -> String {
             }
         }
         let c = rest.chars().next().unwrap_or(' ');
-        out.push_str(&escape(&c.to_string()));
+        out.push_str(&escape_html(&c.to_string()));
         rest = &rest[c.len_utf8()..];
     }
     out
