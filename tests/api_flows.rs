@@ -844,6 +844,22 @@ fn contacts_types_actions_and_vcards() {
         .send()
         .expect(200);
     assert_eq!(server.get(&format!("{actions}/{}", temp["id"])).key(&admin).send().expect(200).json()["key"], "temp2");
+    // On update the fields are not required: an absent one keeps its value; a bad one is still refused.
+    let updated = server
+        .put(&format!("{actions}/{}", temp["id"]))
+        .key(&admin)
+        .json(json!({"code": "77"}))
+        .send()
+        .expect(200)
+        .json();
+    assert_eq!((updated["key"].as_str(), updated["code"].as_str()), (Some("temp2"), Some("77")));
+    server
+        .put(&format!("{actions}/{}", temp["id"]))
+        .key(&admin)
+        .json(json!({"key": "Bad Key"}))
+        .send()
+        .expect_invalid("key");
+    assert_eq!(server.get(&format!("{actions}/{}", temp["id"])).key(&admin).send().expect(200).json()["code"], "77");
     assert_eq!(server.delete(&format!("{actions}/{}", temp["id"])).key(&admin).send().expect(200).text(), "1");
     server.get(&format!("{actions}/{}", temp["id"])).key(&admin).send().expect(404);
     assert_eq!(

@@ -176,10 +176,17 @@ pub fn action(app: &App, account: &Account, action_id: i64) -> AppResult<Action>
     app.db.read(|c| dict::action(c, account.id, action_id))?.ok_or_else(AppError::not_found)
 }
 
-fn validate_action(input: &Input) -> AppResult<(String, String)> {
+/// `key` and `code` of an action; on update (`current` given) an absent
+/// field keeps its stored value (api.md §4.5, web.md §8: "not required").
+fn validate_action(input: &Input, current: Option<&Action>) -> AppResult<(String, String)> {
     let mut errors = FieldErrors::default();
-    let key = input.required("key", &mut errors);
-    let code = input.required("code", &mut errors);
+    let (key, code) = match current {
+        None => (input.required("key", &mut errors), input.required("code", &mut errors)),
+        Some(a) => (
+            input.optional("key", &mut errors).or_else(|| Some(a.key.clone())),
+            input.optional("code", &mut errors).or_else(|| Some(a.code.clone())),
+        ),
+    };
     if let Some(k) = &key {
         check_key("key", k, true, &mut errors);
     }
@@ -196,15 +203,15 @@ fn validate_action(input: &Input) -> AppResult<(String, String)> {
 /// 403 without DTMF protocol (before validation), 422 for bad fields.
 pub fn create_action(app: &App, account: &Account, input: &Input) -> AppResult<Action> {
     dtmf_required(account)?;
-    let (key, code) = validate_action(input)?;
+    let (key, code) = validate_action(input, None)?;
     app.db.write(|tx| Ok(dict::insert_action(tx, account.id, &key, &code)?))
 }
 
 /// 403 without DTMF protocol, 404 for an unknown action, 422 for bad fields.
 pub fn update_action(app: &App, account: &Account, action_id: i64, input: &Input) -> AppResult<Action> {
     dtmf_required(account)?;
-    app.db.read(|c| dict::action(c, account.id, action_id))?.ok_or_else(AppError::not_found)?;
-    let (key, code) = validate_action(input)?;
+    let current = app.db.read(|c| dict::action(c, account.id, action_id))?.ok_or_else(AppError::not_found)?;
+    let (key, code) = validate_action(input, Some(&current))?;
     app.db.write(|tx| {
         dict::action(tx, account.id, action_id)?.ok_or_else(AppError::not_found)?;
         dict::update_action(tx, action_id, &key, &code)?;
