@@ -15,10 +15,6 @@ pub struct App {
     /// `ACCOUNT_PROVISIONING_RC_FILE`, parsed once at start: a broken file
     /// stops start-up instead of failing every provisioning request.
     pub rc: Option<crate::provisioning::RcFile>,
-    /// The public `GET /provisioning` document: it depends only on the
-    /// configuration and the RC file, so it is built once (unless a
-    /// provisioning hook may change it per request).
-    pub public_provisioning: std::sync::OnceLock<String>,
     /// The part of every provisioning document that comes from the
     /// configuration (RC file, contacts list), built and rendered once;
     /// each document starts as a copy-on-write clone of it.
@@ -66,7 +62,6 @@ impl App {
             username_blacklist,
             metrics: Metrics::default(),
             rc,
-            public_provisioning: Default::default(),
             provisioning_base: Default::default(),
         })
     }

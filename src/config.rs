@@ -560,11 +560,34 @@ impl Config {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.app_url, path)
     }
+
+    /// The host of `APP_URL`, lowercase, without port or credentials.
+    pub fn app_host(&self) -> Option<String> {
+        url_host(&self.app_url)
+    }
+}
+
+/// The host of an http(s) URL, lowercase, without port or credentials.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map(|(_, r)| r)?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = crate::domain::rules::host_without_port(authority);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(url_host("http://127.0.0.1:8080").as_deref(), Some("127.0.0.1"));
+        assert_eq!(url_host("https://Flexi.Example.org/api?x").as_deref(), Some("flexi.example.org"));
+        assert_eq!(url_host("https://u:p@host.org:443/").as_deref(), Some("host.org"));
+        assert_eq!(url_host("http://[::1]:8080/").as_deref(), Some("[::1]"));
+        assert_eq!(url_host("not a url"), None);
+    }
 
     fn values(pairs: &[(&str, &str)]) -> Values {
         let mut v = Values::default();

@@ -144,6 +144,18 @@ fn phone_number_regex() -> &'static Regex {
 }
 
 /// FlexiAPI's IsNotPhoneNumber: a leading `+` or anything shaped like a number.
+/// `host[:port]` (or `[v6]:port`) without its port: a `Host` header, the
+/// authority of a URL.
+pub fn host_without_port(authority: &str) -> &str {
+    if let Some(end) = authority.find(']') {
+        return &authority[..=end];
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
 pub fn looks_like_phone_number(text: &str) -> bool {
     text.starts_with('+') || phone_number_regex().is_match(text)
 }

@@ -32,7 +32,12 @@ impl<'a> Ctx<'a> {
     }
 
     fn space(&self) -> &(String, bool) {
-        self.space.get_or_init(|| crate::services::spaces::for_host(self.app, host_without_port(self.req)))
+        self.space.get_or_init(|| {
+            crate::services::spaces::for_host(
+                self.app,
+                crate::domain::rules::host_without_port(self.req.header("Host").unwrap_or("")),
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&'a str> {
@@ -207,17 +212,6 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
             out.insert(key, value);
         }
         Ok(serde_json::Value::Object(out))
-    }
-}
-
-fn host_without_port(req: &Request) -> &str {
-    let host = req.header("Host").unwrap_or("");
-    if let Some(end) = host.find(']') {
-        return &host[..=end];
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
     }
 }
 

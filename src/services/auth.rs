@@ -110,7 +110,10 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     // the nonce count checked and recorded in one atomic statement before
     // anything else (a replay loses the nonce whatever else it carries), or,
     // when a challenge is certain, its new nonce.
-    let fresh_pair = nonce_pair();
+    // A challenge is certain without an answer: its nonce is drawn now,
+    // outside the writer (the rare unknown address with an answer draws
+    // its own inside).
+    let fresh_pair = answer.is_none().then(nonce_pair);
     let (found, used, challenge) = app.db.write(|tx| {
         let found = match db::accounts::by_sip(tx, &address.username, &address.domain)? {
             Some(account) => {
@@ -126,9 +129,9 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
                 (Some(db::auth::use_nonce(tx, account.id, nonce, opaque, *nc)?), None)
             }
             _ => {
-                let (nonce, opaque) = &fresh_pair;
-                db::auth::insert_nonce(tx, found.as_ref().map(|(a, _)| a.id), nonce, opaque)?;
-                (None, Some(fresh_pair.clone()))
+                let (nonce, opaque) = fresh_pair.unwrap_or_else(nonce_pair);
+                db::auth::insert_nonce(tx, found.as_ref().map(|(a, _)| a.id), &nonce, &opaque)?;
+                (None, Some((nonce, opaque)))
             }
         };
         Ok((found, used, challenge))

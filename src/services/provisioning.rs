@@ -51,13 +51,10 @@ fn load(conn: &rusqlite::Connection, account: Account) -> rusqlite::Result<Resol
     })
 }
 
-/// `GET /provisioning`: no account.
+/// `GET /provisioning`: no account. Without a hook this is the shared,
+/// pre-rendered base document written out as it is.
 pub fn public_document(app: &App, request: &Request) -> String {
-    if app.config.account_provisioning_hook.is_some() {
-        // The hook sees the query string and may answer differently.
-        return build(app, None, request).to_xml();
-    }
-    app.public_provisioning.get_or_init(|| build(app, None, request).to_xml()).clone()
+    build(app, None, request).to_xml()
 }
 
 /// `GET /provisioning/{token}`: consumes the token, activates the account,

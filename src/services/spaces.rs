@@ -28,19 +28,10 @@ pub fn for_host(app: &App, host: &str) -> (String, bool) {
 /// see it beside the others. Requests work without it: unknown hosts fall
 /// back to the default domain anyway.
 pub fn ensure_default(app: &App) -> AppResult<()> {
-    let Some(host) = url_host(&app.config.app_url) else { return Ok(()) };
+    let Some(host) = app.config.app_host() else { return Ok(()) };
     let domain = &app.config.sip_domain;
     app.db.write(|tx| Ok(db::web::insert_space_if_free(tx, domain, &host)?))?;
     Ok(())
-}
-
-/// The host of an http(s) URL, lowercase, without port or credentials.
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map(|(_, r)| r)?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    let host = if let Some(end) = authority.find(']') { &authority[..=end] } else { authority.split(':').next()? };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// What `spaces:create-update` did.
@@ -81,18 +72,4 @@ pub fn create_or_update(
         db::web::upsert_space(tx, domain, &host, name, is_super)?;
         Ok(if existed { SpaceChange::Updated } else { SpaceChange::Created })
     })
-}
-
-#[cfg(test)]
-mod url_tests {
-    use super::url_host;
-
-    #[test]
-    fn hosts_of_urls() {
-        assert_eq!(url_host("http://127.0.0.1:8080").as_deref(), Some("127.0.0.1"));
-        assert_eq!(url_host("https://Flexi.Example.org/api?x").as_deref(), Some("flexi.example.org"));
-        assert_eq!(url_host("https://u:p@host.org:443/").as_deref(), Some("host.org"));
-        assert_eq!(url_host("http://[::1]:8080/").as_deref(), Some("[::1]"));
-        assert_eq!(url_host("not a url"), None);
-    }
 }
