@@ -199,6 +199,13 @@ impl Db {
         self.writer.write(f)
     }
 
+    /// Like `write`, but returns once `f` has run, before the commit: for
+    /// writes whose loss (a failed commit, a crash) costs only a retry. See
+    /// `Writer::write_async_commit`.
+    pub fn write_async_commit<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
+        self.writer.write_async_commit(f)
+    }
+
     /// (write jobs run, transactions committed) since start.
     pub fn write_counts(&self) -> (u64, u64) {
         self.writer.counts()

@@ -17,7 +17,7 @@ use crate::db::Cached;
 use crate::error::AppResult;
 use rusqlite::{ffi, Connection};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Most jobs one transaction carries: bounds how long the first job of a
@@ -60,6 +60,11 @@ impl Batch {
         self.committed.notify_all();
     }
 
+    /// The commit's outcome if it is known already.
+    fn outcome(&self) -> Option<Result<(), CommitFailure>> {
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     fn wait(&self) -> Result<(), CommitFailure> {
         let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -78,14 +83,17 @@ struct State {
 }
 
 impl State {
-    /// Commits the open transaction (if any) and tells its jobs.
-    fn commit(&mut self) {
-        let Some((batch, _)) = self.open.take() else { return };
+    /// Commits the open transaction (if any) and tells its jobs; false when
+    /// the commit failed.
+    fn commit(&mut self) -> bool {
+        let Some((batch, _)) = self.open.take() else { return true };
         let outcome = self.conn.cached_execute("COMMIT", []).map(|_| ()).map_err(CommitFailure::from);
         if outcome.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        let ok = outcome.is_ok();
         batch.finish(outcome);
+        ok
     }
 }
 
@@ -94,6 +102,9 @@ pub struct Writer {
     /// Writers queued for the lock: while there are some, the transaction
     /// stays open for them.
     waiting: AtomicUsize,
+    /// Whether the last commit failed (disk full, I/O error): while it did,
+    /// asynchronous commits wait like the others.
+    last_commit_failed: AtomicBool,
     /// Jobs run and transactions committed since start (`/metrics`).
     jobs: AtomicU64,
     commits: AtomicU64,
@@ -104,6 +115,7 @@ impl Writer {
         Writer {
             state: Mutex::new(State { conn, open: None }),
             waiting: AtomicUsize::new(0),
+            last_commit_failed: AtomicBool::new(false),
             jobs: AtomicU64::new(0),
             commits: AtomicU64::new(0),
         }
@@ -117,7 +129,8 @@ impl Writer {
     fn commit(&self, state: &mut State) {
         if state.open.is_some() {
             self.commits.fetch_add(1, Ordering::Relaxed);
-            state.commit();
+            let ok = state.commit();
+            self.last_commit_failed.store(!ok, Ordering::SeqCst);
         }
     }
 
@@ -132,6 +145,38 @@ impl Writer {
 
     /// Runs `f` as one job: all of its changes are committed, or none.
     pub fn write<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
+        let (value, batch) = self.run(f)?;
+        batch.wait().map_err(rusqlite::Error::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` as one job and returns as soon as it has run, without
+    /// waiting for its batch to commit (PostgreSQL calls this an
+    /// asynchronous commit). Every later job sees its changes at once, since
+    /// all jobs run on this connection; another process's writer waits for
+    /// the write lock this transaction holds until it commits, which follows
+    /// within the batch (at once when no writer is waiting).
+    ///
+    /// What it gives up: if that commit fails, the changes are lost after
+    /// the caller was answered. So it is only for bookkeeping whose loss is
+    /// harmless (a DIGEST nonce and its count), and only while commits
+    /// succeed: after a failed commit every job waits for its own again, so
+    /// a full disk fails requests instead of quietly dropping their writes.
+    pub fn write_async_commit<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
+        let (value, batch) = self.run(f)?;
+        let outcome = match batch.outcome() {
+            Some(known) => known,
+            None if self.last_commit_failed.load(Ordering::SeqCst) => batch.wait(),
+            None => Ok(()),
+        };
+        outcome.map_err(rusqlite::Error::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in the open batch (opening one if needed), commits the
+    /// batch when no other writer waits or it is full; returns `f`'s value
+    /// and the batch whose commit makes it durable.
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<(T, Arc<Batch>)> {
         let mut state = self.lock();
         let batch = match &state.open {
             Some((batch, _)) => batch.clone(),
@@ -168,12 +213,10 @@ impl Writer {
             self.commit(&mut state);
         }
         drop(state);
-        let value = match value {
-            Ok(value) => value?,
+        match value {
+            Ok(value) => Ok((value?, batch)),
             Err(panic) => resume_unwind(panic),
-        };
-        batch.wait().map_err(rusqlite::Error::from)?;
-        Ok(value)
+        }
     }
 
     /// Runs `f` on the writer connection with no transaction open and no
@@ -342,6 +385,37 @@ mod tests {
         // The writer still works afterwards.
         writer.write(|c| insert(c, "later")).unwrap();
         assert!(values(&path).contains(&"later".to_string()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_async_commit_is_seen_at_once_by_the_next_job_and_lands() {
+        let dir = temp_dir("async");
+        let (writer, path) = writer(&dir);
+        writer.write_async_commit(|c| insert(c, "early")).unwrap();
+        let seen: i64 =
+            writer.write(|c| Ok(c.query_row("SELECT count(*) FROM t WHERE v = 'early'", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(values(&path), ["early"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_async_commit_that_fails_to_commit_says_so_and_later_ones_wait() {
+        let dir = temp_dir("async-fail");
+        let (writer, path) = writer(&dir);
+        // Alone, the job commits its own batch: the failure is known and
+        // returned, nothing is kept.
+        let failed = writer.write_async_commit(|c| {
+            c.execute("INSERT INTO child (parent_id) VALUES (42)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert!(writer.last_commit_failed.load(Ordering::SeqCst));
+        // The next successful commit lifts the fallback.
+        writer.write_async_commit(|c| insert(c, "after")).unwrap();
+        assert!(!writer.last_commit_failed.load(Ordering::SeqCst));
+        assert_eq!(values(&path), ["after"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
