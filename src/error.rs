@@ -35,6 +35,23 @@ impl FieldErrors {
         }
     }
 
+    /// As JSON that keeps the order: `[[field, [message, ...]], ...]`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.0.iter().map(|(field, messages)| serde_json::json!([field, messages])).collect())
+    }
+
+    /// Back from `to_json`; anything else gives no errors.
+    pub fn from_json(value: &serde_json::Value) -> FieldErrors {
+        let mut errors = FieldErrors::default();
+        for pair in value.as_array().into_iter().flatten() {
+            let (Some(field), Some(messages)) = (pair[0].as_str(), pair[1].as_array()) else { continue };
+            for message in messages.iter().filter_map(|m| m.as_str()) {
+                errors.add(field, message);
+            }
+        }
+        errors
+    }
+
     pub fn first_message(&self, field: &str) -> Option<&str> {
         self.0.iter().find(|(f, _)| f == field).and_then(|(_, m)| m.first()).map(String::as_str)
     }

@@ -291,13 +291,25 @@ fn post(b: &mut Browser, form: &Form, answer: Option<&str>) -> Resp {
     b.submit(&form.page, form.action, &pairs)
 }
 
-/// A refused form: 422 (200 for the sign-up forms, web.md 4.1), the
+/// Posts a form that must be refused and returns the page showing why: the
+/// sign-up forms answer it at once (200, web.md 4.1), the others go back
+/// to their form (302), which shows it.
+fn refused(b: &mut Browser, form: &Form, answer: Option<&str>) -> Resp {
+    let resp = post(b, form, answer);
+    if form.action.starts_with("/register/") {
+        return resp;
+    }
+    assert_eq!(resp.status, 302, "{}: {}", form.action, resp.text());
+    assert_eq!(resp.header("Location").as_deref(), Some(form.page.as_str()), "{}", form.action);
+    b.get(&form.page)
+}
+
+/// A refused form (as `refused` shows it): the
 /// captcha error, the typed values (never the password), the widget again,
 /// nothing changed.
 fn assert_refused(server: &Server, form: &Form, resp: Resp, message: &str, before: &str) {
     let text = resp.text();
-    let expected = if form.action.starts_with("/register/") { 200 } else { 422 };
-    assert_eq!(resp.status, expected, "{}: {text}", form.action);
+    assert_eq!(resp.status, 200, "{}: {text}", form.action);
     assert!(text.contains(message), "{}: {message} in {text}", form.action);
     assert!(text.contains(form.kept), "{}: the typed values are kept", form.action);
     assert!(!text.contains("Sekrit-pass1"), "{}: never the password", form.action);
@@ -343,15 +355,15 @@ fn a_missing_or_refused_answer_changes_nothing_and_a_good_one_passes() {
         // No answer: refused without asking the verifier.
         let before = snapshot(&server);
         let posts = fake.posts();
-        let resp = post(&mut b, &form, None);
+        let resp = refused(&mut b, &form, None);
         assert_refused(&server, &form, resp, MISSING, &before);
-        let resp = post(&mut b, &form, Some("  "));
+        let resp = refused(&mut b, &form, Some("  "));
         assert_refused(&server, &form, resp, MISSING, &before);
         assert_eq!(fake.posts(), posts, "{}: no answer, no verification", form.action);
 
         // The verifier says no.
         fake.set(Mode::No);
-        let resp = post(&mut b, &form, Some("bad-answer"));
+        let resp = refused(&mut b, &form, Some("bad-answer"));
         assert_refused(&server, &form, resp, FAILED, &before);
         let asked = fake.last();
         assert_eq!(asked.get("secret").map(String::as_str), Some(SECRET));
@@ -360,7 +372,7 @@ fn a_missing_or_refused_answer_changes_nothing_and_a_good_one_passes() {
 
         // The verifier hangs up.
         fake.set(Mode::Drop);
-        let resp = post(&mut b, &form, Some("any-answer"));
+        let resp = refused(&mut b, &form, Some("any-answer"));
         assert_refused(&server, &form, resp, FAILED, &before);
 
         // The verifier says yes: the form does its work.
@@ -445,7 +457,10 @@ fn an_unknown_token_is_404_before_any_captcha_and_french_messages() {
             .header("Accept-Language", "fr")
             .form(&[("_token", &csrf), ("account_creation_request_token", &token)]),
     );
-    assert_eq!(r.status, 422);
+    let back = format!("/creation_token/check/{token}");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("Location").as_deref(), Some(back.as_str()));
+    let r = b.send(server.get(&back).header("Accept-Language", "fr"));
     assert!(
         r.text().contains("Veuillez confirmer que vous n&#39;êtes pas un robot.")
             || r.text().contains("Veuillez confirmer que vous n'êtes pas un robot."),
@@ -464,7 +479,7 @@ fn a_verifier_down_or_silent_refuses_within_bounded_time() {
         let mut b = Browser::new(&server);
         let before = snapshot(&server);
         let started = Instant::now();
-        let resp = post(&mut b, form, Some("an-answer"));
+        let resp = refused(&mut b, form, Some("an-answer"));
         assert_refused(&server, form, resp, FAILED, &before);
         assert!(started.elapsed() < Duration::from_secs(4), "{}: {:?}", form.action, started.elapsed());
     }
@@ -478,7 +493,7 @@ fn a_verifier_down_or_silent_refuses_within_bounded_time() {
     let mut b = Browser::new(&server);
     let before = snapshot(&server);
     let started = Instant::now();
-    let resp = post(&mut b, form, Some("an-answer"));
+    let resp = refused(&mut b, form, Some("an-answer"));
     let took = started.elapsed();
     assert_refused(&server, form, resp, FAILED, &before);
     assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(10), "{took:?}");
@@ -544,9 +559,13 @@ fn the_fields_own_messages_come_with_the_captcha_one() {
     let server = with_captcha(&fake.url());
     let before = snapshot(&server);
     let mut b = Browser::new(&server);
-    let r = b.submit("/login/phone", "/authenticate/phone", &[("phone", "0612")]).expect(422);
+    let r = b.submit("/login/phone", "/authenticate/phone", &[("phone", "0612")]).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/login/phone"));
+    let r = b.get("/login/phone").expect(200);
     assert!(r.text().contains("starting with +") && r.text().contains(MISSING), "{}", r.text());
-    let r = b.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
+    let r = b.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(302);
+    assert_eq!(r.header("Location").as_deref(), Some("/login/email"));
+    let r = b.get("/login/email").expect(200);
     assert!(
         r.text().contains("valid email")
             && r.text().contains("The username field is required.")

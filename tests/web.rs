@@ -57,6 +57,18 @@ impl<'a> Browser<'a> {
         self.post_raw(action, &all)
     }
 
+    /// Posts a form that must be refused: the portal goes back to the form
+    /// (302, web.md 1.4), whose page then shows the errors and what was
+    /// typed. Returns that page.
+    #[track_caller]
+    fn rejected(&mut self, form_page: &str, action: &str, pairs: &[(&str, &str)]) -> Resp {
+        let resp = self.submit(form_page, action, pairs);
+        assert_eq!(resp.status, 302, "expected a redirect back to {form_page}; body: {}", resp.text());
+        let back = resp.header("Location").expect("Location");
+        assert_eq!(back, form_page);
+        self.get(&back).expect(200)
+    }
+
     fn login(&mut self, username: &str, password: &str) {
         let resp = self.submit("/login", "/authenticate", &[("username", username), ("password", password)]);
         assert_eq!(resp.status, 302, "login failed: {}", resp.text());
@@ -109,15 +121,36 @@ fn home_login_logout_and_session() {
     let guest_cookie = b.cookie.clone();
 
     // Wrong password: the form again, the username kept, never the password.
-    let resp = b.submit("/login", "/authenticate", &[("username", "alice01"), ("password", "nope-nope")]).expect(422);
+    let resp = b.rejected("/login", "/authenticate", &[("username", "alice01"), ("password", "nope-nope")]);
     assert!(resp.text().contains("Wrong username or password."));
     assert!(resp.text().contains("value=\"alice01\""));
     assert!(!resp.text().contains("nope-nope"));
+    // The errors are shown once: a reload is a clean form.
+    let again = b.get("/login").expect(200);
+    assert!(!again.text().contains("Wrong username or password.") && !again.text().contains("value=\"alice01\""));
+    // Back is the page the form was on, when the browser names one of this site.
+    let page = b.get("/login").text();
+    let with_referer = |referer: &str| {
+        b.server
+            .post("/authenticate")
+            .no_accept()
+            .header("Accept", "text/html")
+            .header("Cookie", b.cookie.as_deref().unwrap_or_default())
+            .header("Referer", referer)
+            .form(&[("_token", csrf(&page).as_str()), ("username", "alice01"), ("password", "nope")])
+            .send()
+    };
+    let here = b.server.url("/login?from=home");
+    assert_eq!(with_referer(&here).expect(302).header("Location").as_deref(), Some("/login?from=home"));
+    let protocol_relative = b.server.url("//evil.example/login");
+    for elsewhere in ["https://evil.example/login", "http://127.0.0.1:1/login", protocol_relative.as_str()] {
+        assert_eq!(with_referer(elsewhere).expect(302).header("Location").as_deref(), Some("/login"), "{elsewhere}");
+    }
     // Unknown account: same message.
-    let resp = b.submit("/login", "/authenticate", &[("username", "nobody1"), ("password", "x")]).expect(422);
+    let resp = b.rejected("/login", "/authenticate", &[("username", "nobody1"), ("password", "x")]);
     assert!(resp.text().contains("Wrong username or password."));
     // Required fields.
-    let resp = b.submit("/login", "/authenticate", &[]).expect(422);
+    let resp = b.rejected("/login", "/authenticate", &[]);
     assert!(resp.text().contains("The username field is required."));
 
     b.login("alice01", "secret123");
@@ -161,7 +194,7 @@ fn login_by_phone_and_sha256_and_rate_limit() {
             limited = true;
             break;
         }
-        assert_eq!(r.status, 422);
+        assert_eq!(r.status, 302);
     }
     assert!(limited, "login must be rate-limited");
 }
@@ -231,29 +264,23 @@ fn panel_password_email_api_key_delete() {
     let original = hash(&server);
 
     // Password: wrong current password, mismatch, too short: nothing changes.
-    let r = b
-        .submit(
-            "/password",
-            "/password",
-            &[("old_password", "bad"), ("password", "newsecret1"), ("password_confirmation", "newsecret1")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/password",
+        "/password",
+        &[("old_password", "bad"), ("password", "newsecret1"), ("password_confirmation", "newsecret1")],
+    );
     assert!(r.text().contains("Incorrect old password"));
-    let r = b
-        .submit(
-            "/password",
-            "/password",
-            &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "other")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/password",
+        "/password",
+        &[("old_password", "secret123"), ("password", "newsecret1"), ("password_confirmation", "other")],
+    );
     assert!(r.text().contains("confirmation does not match"));
-    let r = b
-        .submit(
-            "/password",
-            "/password",
-            &[("old_password", "secret123"), ("password", "abc"), ("password_confirmation", "abc")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/password",
+        "/password",
+        &[("old_password", "secret123"), ("password", "abc"), ("password_confirmation", "abc")],
+    );
     assert!(r.text().contains("at least 6 characters"));
     assert_eq!(hash(&server), original);
     // Success with SHA-256.
@@ -281,34 +308,24 @@ fn panel_password_email_api_key_delete() {
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM api_keys WHERE account_id = {id}")), 1);
 
     // Email change needs the current password and a matching confirmation.
-    let r = b
-        .submit(
-            "/email",
-            "/email/request",
-            &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "wrong")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/email",
+        "/email/request",
+        &[("email", "new@example.net"), ("email_confirmation", "new@example.net"), ("current_password", "wrong")],
+    );
     assert!(r.text().contains("The current password is incorrect."));
     assert!(r.text().contains("value=\"new@example.net\""));
-    let r = b
-        .submit(
-            "/email",
-            "/email/request",
-            &[
-                ("email", "new@example.net"),
-                ("email_confirmation", "x@example.net"),
-                ("current_password", "newsecret1"),
-            ],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/email",
+        "/email/request",
+        &[("email", "new@example.net"), ("email_confirmation", "x@example.net"), ("current_password", "newsecret1")],
+    );
     assert!(r.text().contains("confirmation does not match"));
-    let r = b
-        .submit(
-            "/email",
-            "/email/request",
-            &[("email", "bad"), ("email_confirmation", "bad"), ("current_password", "newsecret1")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/email",
+        "/email/request",
+        &[("email", "bad"), ("email_confirmation", "bad"), ("current_password", "newsecret1")],
+    );
     assert!(r.text().contains("valid email"));
     assert_eq!(count_where(&server, "SELECT count(*) FROM email_changed"), 0);
     // MAIL_DRIVER is empty: the mail is logged, the request stored.
@@ -326,9 +343,9 @@ fn panel_password_email_api_key_delete() {
     assert_eq!(email, "new@example.net");
 
     // Deletion: the identifier must be the session's account.
-    let r = b.submit("/delete", "/delete", &[("_method", "DELETE"), ("identifier", "someone@else")]).expect(422);
+    let r = b.rejected("/delete", "/delete", &[("_method", "DELETE"), ("identifier", "someone@else")]);
     assert!(r.text().contains("does not match"));
-    let r = b.submit("/delete", "/delete", &[("_method", "DELETE")]).expect(422);
+    let r = b.rejected("/delete", "/delete", &[("_method", "DELETE")]);
     assert!(r.text().contains("The identifier field is required."));
     assert_eq!(count_where(&server, &format!("SELECT count(*) FROM accounts WHERE id = {id}")), 1);
     let sip = format!("dave0001@{DOMAIN}");
@@ -348,19 +365,11 @@ fn admin_accounts_crud_and_provisioning() {
 
     // Create: each validation error, data unchanged.
     let before = server.count("accounts");
-    let r = b
-        .submit(
-            "/admin/accounts/create",
-            "/admin/accounts",
-            &[
-                ("username", "Bad Name"),
-                ("password", "abc"),
-                ("email", "nope"),
-                ("phone", "12"),
-                ("dtmf_protocol", "zzz"),
-            ],
-        )
-        .expect(422);
+    let r = b.rejected(
+        "/admin/accounts/create",
+        "/admin/accounts",
+        &[("username", "Bad Name"), ("password", "abc"), ("email", "nope"), ("phone", "12"), ("dtmf_protocol", "zzz")],
+    );
     let text = r.text();
     for m in [
         "No uppercase letters are allowed.",
@@ -373,9 +382,11 @@ fn admin_accounts_crud_and_provisioning() {
     }
     assert!(text.contains("value=\"Bad Name\""));
     assert_eq!(server.count("accounts"), before);
-    let r = b
-        .submit("/admin/accounts/create", "/admin/accounts", &[("username", "adminuser"), ("password", "secret123")])
-        .expect(422);
+    let r = b.rejected(
+        "/admin/accounts/create",
+        "/admin/accounts",
+        &[("username", "adminuser"), ("password", "secret123")],
+    );
     assert!(r.text().contains("has already been taken"));
 
     let r = b
@@ -426,29 +437,24 @@ fn admin_accounts_crud_and_provisioning() {
         form.contains("value=\"erin@example.net\"") && !form.contains("name=\"password\" required"),
         "no required password on edit"
     );
-    let r = b
-        .submit(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")])
-        .expect(422);
+    let r =
+        b.rejected(&edit, &update, &[("_method", "PUT"), ("username", "erin0001"), ("password", ""), ("email", "x")]);
     assert!(
         r.text().contains("valid email")
             && r.text().contains("value=\"x\"")
             && !r.text().contains("The password field is required.")
     );
-    let r = b
-        .submit(
-            &edit,
-            &update,
-            &[("_method", "PUT"), ("username", "erin0009"), ("password", ""), ("email", "erin@example.net")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &edit,
+        &update,
+        &[("_method", "PUT"), ("username", "erin0009"), ("password", ""), ("email", "erin@example.net")],
+    );
     assert!(r.text().contains("A new password is required when the username or domain changes"));
-    let r = b
-        .submit(
-            &edit,
-            &update,
-            &[("_method", "PUT"), ("username", "erin0001"), ("password", "abc"), ("email", "erin@example.net")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &edit,
+        &update,
+        &[("_method", "PUT"), ("username", "erin0001"), ("password", "abc"), ("email", "erin@example.net")],
+    );
     assert!(r.text().contains("at least 6 characters") && !r.text().contains("value=\"abc\""));
     let r = b.submit(
         &edit,
@@ -528,13 +534,11 @@ fn admin_accounts_crud_and_provisioning() {
     assert_eq!(server.get(&format!("/provisioning/{old}")).send().status, 404);
 
     // Contacts, types, actions.
-    let r = b
-        .submit(
-            &format!("/admin/accounts/{id}/contacts/create"),
-            &format!("/admin/accounts/{id}/contacts"),
-            &[("sip", "ghost@nowhere")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &format!("/admin/accounts/{id}/contacts/create"),
+        &format!("/admin/accounts/{id}/contacts"),
+        &[("sip", "ghost@nowhere")],
+    );
     assert!(r.text().contains("doesn't exist"));
     b.submit(
         &format!("/admin/accounts/{id}/contacts/create"),
@@ -547,7 +551,7 @@ fn admin_accounts_crud_and_provisioning() {
     assert!(page.contains(&format!("name=\"contact_id\" value=\"{me}\"")), "{page}");
     assert!(page.contains("name=\"_method\" value=\"DELETE\""));
     assert_eq!(server.count("contacts"), 1);
-    let r = b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "Bad Key")]).expect(422);
+    let r = b.rejected("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "Bad Key")]);
     assert!(r.text().contains("No uppercase letters are allowed."));
     b.submit("/admin/accounts/types/create", "/admin/accounts/types", &[("key", "device_door")]).expect(302);
     let type_id: i64 =
@@ -559,13 +563,11 @@ fn admin_accounts_crud_and_provisioning() {
     )
     .expect(302);
     assert!(b.get(&show).text().contains("device_door"));
-    let r = b
-        .submit(
-            &format!("/admin/accounts/{id}/actions/create"),
-            &format!("/admin/accounts/{id}/actions"),
-            &[("key", "open"), ("code", "12 ab")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &format!("/admin/accounts/{id}/actions/create"),
+        &format!("/admin/accounts/{id}/actions"),
+        &[("key", "open"), ("code", "12 ab")],
+    );
     assert!(r.text().contains("only contain letters and numbers"));
     b.submit(
         &format!("/admin/accounts/{id}/actions/create"),
@@ -666,7 +668,7 @@ fn email_registration_and_recovery() {
         .text();
     let strip = |s: &str| s.split("_token").next().unwrap_or("").to_string();
     assert_eq!(strip(&known), strip(&unknown));
-    let r = g.submit("/login/email", "/authenticate/email", &[("email", "bad")]).expect(422);
+    let r = g.rejected("/login/email", "/authenticate/email", &[("email", "bad")]);
     assert!(r.text().contains("valid email") && r.text().contains("The username field is required."));
     // The recovery link logs in; the forgotten password can be replaced.
     let key: String = server
@@ -890,7 +892,7 @@ fn admin_external_account_form() {
     for (field, value, message) in cases {
         let pairs = with(field, value);
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let r = b.submit(&form, &form, &refs).expect(422);
+        let r = b.rejected(&form, &form, &refs);
         let text = r.text();
         assert!(text.contains(message), "{field}: {message}");
         assert!(text.contains("class=\"field invalid\""), "{field}: the field is marked");
@@ -952,13 +954,11 @@ fn admin_external_account_form() {
     b.submit(&form, &form, &refs).expect(302);
     let row = external_row(&server, id).unwrap();
     assert_eq!((row.3.as_deref(), row.6.as_str()), (None, ha1.as_str()));
-    let r = b
-        .submit(
-            &form,
-            &form,
-            &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &form,
+        &form,
+        &[("_method", "PUT"), ("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP")],
+    );
     assert!(r.text().contains("A new password is required when the username, domain or realm changes"));
     b.submit(
         &form,
@@ -980,13 +980,11 @@ fn admin_external_account_form() {
 
     // The same external account cannot serve two accounts.
     let other_form = format!("/admin/accounts/{other}/external_account");
-    let r = b
-        .submit(
-            &other_form,
-            &other_form,
-            &[("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP"), ("password", "x")],
-        )
-        .expect(422);
+    let r = b.rejected(
+        &other_form,
+        &other_form,
+        &[("username", "ivan.new"), ("domain", "voip.example.net"), ("protocol", "UDP"), ("password", "x")],
+    );
     assert!(r.text().contains("already attached to another account"));
 
     // Delete; a second time there is nothing left: 404.
@@ -1002,8 +1000,7 @@ fn admin_external_account_form() {
     assert!(
         page.contains("Associer un compte externe") && page.contains("Proxy sortant") && page.contains("Protocole")
     );
-    let r =
-        b.submit(&form, &form, &[("username", "x"), ("domain", "voip.example.net"), ("protocol", "UDP")]).expect(422);
+    let r = b.rejected(&form, &form, &[("username", "x"), ("domain", "voip.example.net"), ("protocol", "UDP")]);
     assert!(r.text().contains("Veuillez corriger les erreurs ci-dessous."));
 }
 

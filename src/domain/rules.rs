@@ -49,6 +49,16 @@ impl Input {
         self.0.insert(key.to_string(), value);
     }
 
+    /// The fields a form may show again after a failure: no password of any
+    /// kind, no CSRF token, no captcha answer (Laravel's "old input" keeps
+    /// no passwords either).
+    pub fn without_secrets(&self) -> Value {
+        let kept = self.0.iter().filter(|(k, _)| {
+            !k.contains("password") && !matches!(k.as_str(), "_token" | "_method" | "g-recaptcha-response")
+        });
+        Value::Object(kept.map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
     /// A scalar as text; `None` when absent, null, an array or an object.
     pub fn text(&self, field: &str) -> Option<String> {
         match self.0.get(field)? {

@@ -10,7 +10,7 @@ use crate::error::AppError;
 use crate::http::router::{id, Route};
 use crate::http::Ctx;
 use crate::services::{accounts, dictionary, external_accounts, statistics, web_login};
-use crate::views::{self, admin as v, form::State};
+use crate::views::{self, admin as v};
 use serde_json::Value;
 
 pub const PER_PAGE: i64 = 30;
@@ -248,15 +248,16 @@ fn form_options(w: &Web) -> v::FormOptions {
     v::FormOptions { multi_domain: w.ctx.scope(true).all_domains, domain: w.ctx.space_domain().to_string() }
 }
 
-fn account_view(w: &Web, account: Option<&Account>, state: &State, status: u16) -> WebResult {
+fn account_view(w: &Web, account: Option<&Account>) -> WebResult {
     let o = form_options(w);
     let title = if account.is_some() { w.t("Edit an account") } else { w.t("Create an account") };
-    Ok(w.render(title, status, |p| v::account_form(p, account, &o, state))?)
+    let old = w.old();
+    Ok(w.render(title, 200, |p| v::account_form(p, account, &o, &old.state(w.lang)))?)
 }
 
 fn create_form(w: &Web) -> WebResult {
     w.admin()?;
-    account_view(w, None, &State::default(), 200)
+    account_view(w, None)
 }
 
 fn create(w: &Web) -> WebResult {
@@ -264,13 +265,13 @@ fn create(w: &Web) -> WebResult {
     let input = account_input(w, None);
     match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
         Ok(account) => to_show(w, account.id, "Account created."),
-        Err(errors) => account_view(w, None, &State::new(w.lang, &input, &errors), 422),
+        Err(errors) => w.back("/admin/accounts/create", &input, &errors),
     }
 }
 
 fn edit_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    account_view(w, Some(&account), &State::default(), 200)
+    account_view(w, Some(&account))
 }
 
 fn update(w: &Web, n: i64) -> WebResult {
@@ -284,7 +285,7 @@ fn update(w: &Web, n: i64) -> WebResult {
         accounts::PasswordOnUpdate::KeepWhenEmpty,
     ))? {
         Ok(updated) => to_show(w, updated.id, "Account updated."),
-        Err(errors) => account_view(w, Some(&account), &State::new(w.lang, &input, &errors), 422),
+        Err(errors) => w.back(&format!("/admin/accounts/{}/edit", account.id), &input, &errors),
     }
 }
 
@@ -367,15 +368,12 @@ fn destroy(w: &Web) -> WebResult {
 
 // --- the external account ---
 
-fn external_view(w: &Web, account: &Account, state: &State, status: u16) -> WebResult {
-    let existing = external_accounts::of(w.ctx.app, account)?;
-    let title = if existing.is_some() { w.t("Edit the External Account") } else { w.t("Attach an External Account") };
-    Ok(w.render(title, status, |p| v::external_form(p, account, existing.as_ref(), state))?)
-}
-
 fn external_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    external_view(w, &account, &State::default(), 200)
+    let existing = external_accounts::of(w.ctx.app, &account)?;
+    let title = if existing.is_some() { w.t("Edit the External Account") } else { w.t("Attach an External Account") };
+    let old = w.old();
+    Ok(w.render(title, 200, |p| v::external_form(p, &account, existing.as_ref(), &old.state(w.lang)))?)
 }
 
 fn external_save(w: &Web, n: i64) -> WebResult {
@@ -383,7 +381,7 @@ fn external_save(w: &Web, n: i64) -> WebResult {
     let input = w.form_with_algorithm();
     match form_errors(external_accounts::save(w.ctx.app, &account, &input))? {
         Ok(_) => to_show(w, account.id, w.t("External Account saved.")),
-        Err(errors) => external_view(w, &account, &State::new(w.lang, &input, &errors), 422),
+        Err(errors) => w.back(&format!("/admin/accounts/{}/external_account", account.id), &input, &errors),
     }
 }
 
@@ -401,13 +399,10 @@ fn external_attach(w: &Web, n: i64) -> WebResult {
 
 // --- contacts ---
 
-fn contact_view(w: &Web, account: &Account, state: &State, status: u16) -> WebResult {
-    Ok(w.render("Add a contact", status, |p| v::contact_form(p, account, state))?)
-}
-
 fn contact_form(w: &Web, n: i64) -> WebResult {
     let (_, account) = target(w, n)?;
-    contact_view(w, &account, &State::default(), 200)
+    let old = w.old();
+    Ok(w.render("Add a contact", 200, |p| v::contact_form(p, &account, &old.state(w.lang)))?)
 }
 
 fn contact_add(w: &Web, n: i64) -> WebResult {
@@ -426,7 +421,7 @@ fn contact_add(w: &Web, n: i64) -> WebResult {
     };
     match form_errors(result)? {
         Ok(()) => to_show(w, account.id, "Contact added."),
-        Err(errors) => contact_view(w, &account, &State::new(w.lang, input, &errors), 422),
+        Err(errors) => w.back(&format!("/admin/accounts/{}/contacts/create", account.id), input, &errors),
     }
 }
 
@@ -465,22 +460,26 @@ fn account_type_remove(w: &Web, n: i64, type_id: i64) -> WebResult {
 fn action_form(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
     let (_, account) = target(w, n)?;
     let action = action_id.map(|a| dictionary::action(w.ctx.app, &account, a)).transpose()?;
-    Ok(w.render("Action", 200, |p| v::action_form(p, &account, action.as_ref(), &State::default()))?)
+    let old = w.old();
+    Ok(w.render("Action", 200, |p| v::action_form(p, &account, action.as_ref(), &old.state(w.lang)))?)
 }
 
 fn action_save(w: &Web, n: i64, action_id: Option<i64>) -> WebResult {
     let (_, account) = target(w, n)?;
     let input = w.form();
-    let existing = action_id.map(|a| dictionary::action(w.ctx.app, &account, a)).transpose()?;
     let result = match action_id {
         Some(a) => dictionary::update_action(w.ctx.app, &account, a, input),
         None => dictionary::create_action(w.ctx.app, &account, input),
     };
     match form_errors(result)? {
         Ok(_) => to_show(w, account.id, if action_id.is_some() { "Action updated." } else { "Action created." }),
-        Err(errors) => Ok(w.render("Action", 422, |p| {
-            v::action_form(p, &account, existing.as_ref(), &State::new(w.lang, input, &errors))
-        })?),
+        Err(errors) => {
+            let form_page = match action_id {
+                Some(a) => format!("/admin/accounts/{}/actions/{a}/edit", account.id),
+                None => format!("/admin/accounts/{}/actions/create", account.id),
+            };
+            w.back(&form_page, input, &errors)
+        }
     }
 }
 
@@ -498,14 +497,11 @@ fn types_index(w: &Web) -> WebResult {
     Ok(w.render(w.t("Account types"), 200, |p| v::types(p, &list))?)
 }
 
-fn type_view(w: &Web, type_id: Option<i64>, state: &State, status: u16) -> WebResult {
+fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
     w.admin()?;
     let existing = type_id.map(|t| dictionary::type_by_id(w.ctx.app, t)).transpose()?;
-    Ok(w.render(w.t("Account types"), status, |p| v::type_form(p, existing.as_ref(), state))?)
-}
-
-fn type_form(w: &Web, type_id: Option<i64>) -> WebResult {
-    type_view(w, type_id, &State::default(), 200)
+    let old = w.old();
+    Ok(w.render(w.t("Account types"), 200, |p| v::type_form(p, existing.as_ref(), &old.state(w.lang)))?)
 }
 
 /// Creates (`type_id` None) or updates an account type.
@@ -520,7 +516,13 @@ fn type_save(w: &Web, type_id: Option<i64>) -> WebResult {
     };
     match form_errors(result)? {
         Ok(message) => to_types(w, message),
-        Err(errors) => type_view(w, type_id, &State::new(w.lang, input, &errors), 422),
+        Err(errors) => {
+            let form_page = match type_id {
+                Some(t) => format!("/admin/accounts/types/{t}/edit"),
+                None => "/admin/accounts/types/create".to_string(),
+            };
+            w.back(&form_page, input, &errors)
+        }
     }
 }
 

@@ -43,7 +43,8 @@ fn login_form(w: &Web) -> WebResult {
     if w.account().is_some() {
         return redirect("/panel");
     }
-    Ok(w.render(w.t("Login"), 200, |p| views::auth::login(p, &login_options(w), &Default::default()))?)
+    let old = w.old();
+    Ok(w.render(w.t("Login"), 200, |p| views::auth::login(p, &login_options(w), &old.state(w.lang)))?)
 }
 
 fn login_options(w: &Web) -> views::auth::LoginOptions {
@@ -61,10 +62,7 @@ fn authenticate(w: &Web) -> WebResult {
             w.login(&account, Default::default())?;
             redirect("/panel")
         }
-        Err(errors) => {
-            let state = views::form::State::new(w.lang, input, &errors);
-            Ok(w.render(w.t("Login"), 422, |p| views::auth::login(p, &login_options(w), &state))?)
-        }
+        Err(errors) => w.back("/login", input, &errors),
     }
 }
 

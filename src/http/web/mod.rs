@@ -158,6 +158,27 @@ impl<'a> Web<'a> {
         value
     }
 
+    /// A failed form: its errors and what was typed (no passwords) are kept
+    /// for the next page, and the browser goes back to the form (web.md
+    /// 1.4), so reloading the page never posts the form again. Back is the
+    /// page the form was on (`Referer`, same site only), else `form_page`.
+    pub fn back(&self, form_page: &str, input: &Input, errors: &FieldErrors) -> WebResult {
+        self.set(OLD_INPUT, input.without_secrets())?;
+        self.set(OLD_ERRORS, errors.to_json())?;
+        let referer = self.ctx.header("Referer").and_then(|r| same_site_path(r, self.ctx.header("Host")));
+        redirect(referer.as_deref().unwrap_or(form_page))
+    }
+
+    /// What the last failed form left (see `back`), taken once.
+    pub fn old(&self) -> Old {
+        match self.take(OLD_ERRORS) {
+            Some(errors) => {
+                Old { input: self.take(OLD_INPUT).map(Input::from_json), errors: FieldErrors::from_json(&errors) }
+            }
+            None => Old::default(),
+        }
+    }
+
     /// Logs `account` in with a new session id (the old row is deleted);
     /// `data` carries over what the new session must remember.
     pub fn login(&self, account: &Account, data: serde_json::Map<String, serde_json::Value>) -> AppResult<()> {
@@ -241,6 +262,33 @@ impl<'a> Web<'a> {
             }
         }
     }
+}
+
+const OLD_INPUT: &str = "old_input";
+const OLD_ERRORS: &str = "old_errors";
+
+/// A failed form's input and errors, brought back to its page.
+#[derive(Default)]
+pub struct Old {
+    input: Option<Input>,
+    errors: FieldErrors,
+}
+
+impl Old {
+    /// The form's state: empty when nothing failed.
+    pub fn state(&self, lang: Lang) -> views::form::State<'_> {
+        match &self.input {
+            Some(input) => views::form::State::new(lang, input, &self.errors),
+            None => views::form::State { lang, ..Default::default() },
+        }
+    }
+}
+
+/// The path (and query) of `referer` when it points at this site.
+fn same_site_path(referer: &str, host: Option<&str>) -> Option<String> {
+    let rest = referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    (Some(authority) == host && !path.starts_with('/')).then(|| format!("/{path}"))
 }
 
 /// What a handler may end with besides a page: a redirect or an error.

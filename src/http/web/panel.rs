@@ -64,18 +64,18 @@ fn recovered(w: &Web) -> bool {
     w.get("recovered").and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
-fn password_view(w: &Web, state: &State, status: u16) -> WebResult {
+fn password_view(w: &Web, state: &State) -> WebResult {
     let account = w.user()?;
     let details = accounts::load_details(w.ctx.app, account)?;
     let has_password = !details.passwords.is_empty();
     let sha256 = details.passwords.iter().any(|p| p.algorithm == "SHA-256");
     let ask_current = has_password && !recovered(w);
     let title = if has_password { w.t("Change my account password") } else { w.t("Set my account password") };
-    Ok(w.render(title, status, |p| views::panel::password(p, title, ask_current, sha256, state))?)
+    Ok(w.render(title, 200, |p| views::panel::password(p, title, ask_current, sha256, state))?)
 }
 
 fn password_form(w: &Web) -> WebResult {
-    password_view(w, &State::default(), 200)
+    password_view(w, &w.old().state(w.lang))
 }
 
 fn password_update(w: &Web) -> WebResult {
@@ -91,19 +91,16 @@ fn password_update(w: &Web) -> WebResult {
             w.flash("success", message)?;
             redirect("/panel")
         }
-        Err(errors) => password_view(w, &State::new(w.lang, &input, &errors), 422),
+        Err(errors) => w.back("/password", &input, &errors),
     }
 }
 
-fn email_view(w: &Web, state: &State, status: u16) -> WebResult {
-    let account = w.user()?;
-    Ok(w.render(w.t("Change my current account email"), status, |p| {
-        views::panel::email(p, account.email.as_deref(), state)
-    })?)
-}
-
 fn email_form(w: &Web) -> WebResult {
-    email_view(w, &State::default(), 200)
+    let account = w.user()?;
+    let old = w.old();
+    Ok(w.render(w.t("Change my current account email"), 200, |p| {
+        views::panel::email(p, account.email.as_deref(), &old.state(w.lang))
+    })?)
 }
 
 fn email_request(w: &Web) -> WebResult {
@@ -117,7 +114,7 @@ fn email_request(w: &Web) -> WebResult {
             w.flash("success", "A confirmation link was emailed to the new address.")?;
             redirect("/panel")
         }
-        Err(errors) => email_view(w, &State::new(w.lang, input, &errors), 422),
+        Err(errors) => w.back("/email", input, &errors),
     }
 }
 
@@ -137,13 +134,10 @@ fn email_confirm(w: &Web, hash: &str) -> WebResult {
     redirect("/panel")
 }
 
-fn delete_view(w: &Web, state: &State, status: u16) -> WebResult {
-    let account = w.user()?;
-    Ok(w.render(w.t("Delete my account"), status, |p| views::panel::delete(p, &account.sip(), state))?)
-}
-
 fn delete_form(w: &Web) -> WebResult {
-    delete_view(w, &State::default(), 200)
+    let account = w.user()?;
+    let old = w.old();
+    Ok(w.render(w.t("Delete my account"), 200, |p| views::panel::delete(p, &account.sip(), &old.state(w.lang)))?)
 }
 
 fn delete(w: &Web) -> WebResult {
@@ -156,7 +150,7 @@ fn delete(w: &Web) -> WebResult {
             w.logout()?;
             redirect("/login")
         }
-        Err(errors) => delete_view(w, &State::new(w.lang, input, &errors), 422),
+        Err(errors) => w.back("/delete", input, &errors),
     }
 }
 

@@ -12,10 +12,10 @@ use serde_json::Value;
 pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) -> Option<Route<'a>> {
     let phone = ctx.app.config.phone_authentication;
     match (method, segments) {
-        ("GET", ["login", "email"]) => page(ctx, "/login/email", method, |w| email_form(w, &State::default(), 200)),
+        ("GET", ["login", "email"]) => page(ctx, "/login/email", method, |w| email_form(w, &w.old().state(w.lang))),
         ("POST", ["authenticate", "email"]) => page(ctx, "/authenticate/email", method, email_submit),
         ("GET", ["login", "phone"]) if phone => {
-            page(ctx, "/login/phone", method, |w| phone_form(w, &State::default(), 200))
+            page(ctx, "/login/phone", method, |w| phone_form(w, &w.old().state(w.lang)))
         }
         ("POST", ["authenticate", "phone"]) if phone => page(ctx, "/authenticate/phone", method, phone_submit),
         // Gated like the other phone pages (interface.md: PHONE_AUTHENTICATION).
@@ -26,11 +26,11 @@ pub fn routes<'a>(ctx: &'a Ctx<'a>, method: &'a str, segments: &'a [&'a str]) ->
     }
 }
 
-fn email_form(w: &Web, state: &State, status: u16) -> WebResult {
+fn email_form(w: &Web, state: &State) -> WebResult {
     let unique = w.config().account_email_unique;
     let domain = w.ctx.space_domain().to_string();
     let logged = w.account().is_some();
-    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| {
+    Ok(w.render_with_captcha(w.t("Recover your account"), 200, |p| {
         views::auth::recover_email(p, unique, &domain, logged, state)
     })?)
 }
@@ -46,11 +46,11 @@ fn email_submit(w: &Web) -> WebResult {
         {
             errors = merged(fields, errors);
         }
-        return email_form(w, &State::new(w.lang, input, &errors), 422);
+        return w.back("/login/email", input, &errors);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match form_errors(web_login::recovery_account_by_email(w.ctx.app, &w.ctx.public_scope(), input))? {
-        Err(errors) => email_form(w, &State::new(w.lang, input, &errors), 422),
+        Err(errors) => w.back("/login/email", input, &errors),
         Ok(account) => {
             if let Some(account) = account {
                 match registration::send_recovery_email(w.ctx.app, &account, &client_ip) {
@@ -64,9 +64,9 @@ fn email_submit(w: &Web) -> WebResult {
     }
 }
 
-fn phone_form(w: &Web, state: &State, status: u16) -> WebResult {
+fn phone_form(w: &Web, state: &State) -> WebResult {
     let logged = w.account().is_some();
-    Ok(w.render_with_captcha(w.t("Recover your account"), status, |p| views::auth::recover_phone(p, logged, state))?)
+    Ok(w.render_with_captcha(w.t("Recover your account"), 200, |p| views::auth::recover_phone(p, logged, state))?)
 }
 
 fn phone_submit(w: &Web) -> WebResult {
@@ -81,7 +81,7 @@ fn phone_submit(w: &Web) -> WebResult {
         errors = merged(errors, captcha);
     }
     if !errors.is_empty() {
-        return phone_form(w, &State::new(w.lang, input, &errors), 422);
+        return w.back("/login/phone", input, &errors);
     }
     web_login::recovery_throttle(w.ctx.app, &client_ip)?;
     match registration::info_by_phone(w.ctx.app, &w.ctx.public_scope(), &phone) {

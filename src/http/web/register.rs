@@ -192,11 +192,10 @@ fn email_link(w: &Web, code: &str) -> WebResult {
 
 fn token_check(w: &Web, token: &str) -> WebResult {
     let found = tokens::request_token_for_check(w.ctx.app, token)?;
-    token_page(w, &found.token, &State::default(), 200)
-}
-
-fn token_page(w: &Web, token: &str, state: &State, status: u16) -> WebResult {
-    Ok(w.render_with_captcha(w.t("Account creation"), status, |p| views::auth::token_check(p, token, state))?)
+    let old = w.old();
+    Ok(w.render_with_captcha(w.t("Account creation"), 200, |p| {
+        views::auth::token_check(p, &found.token, &old.state(w.lang))
+    })?)
 }
 
 /// Unknown or used token → 404; then the captcha (a failure shows the page
@@ -205,7 +204,7 @@ fn token_validate(w: &Web) -> WebResult {
     let token = w.form().text("account_creation_request_token").unwrap_or_default();
     let found = tokens::request_token_for_check(w.ctx.app, &token)?;
     if let Err(errors) = w.check_captcha() {
-        return token_page(w, &found.token, &State::new(w.lang, w.form(), &errors), 422);
+        return w.back(&format!("/creation_token/check/{}", found.token), w.form(), &errors);
     }
     tokens::validate_request_token(w.ctx.app, &token)?;
     Ok(w.render(w.t("Account creation"), 200, views::auth::token_validated)?)
