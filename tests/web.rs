@@ -28,7 +28,7 @@ impl<'a> Browser<'a> {
 
     /// Sends with the browser's cookie and language; keeps the new cookie.
     fn send(&mut self, req: common::Req<'_>) -> Resp {
-        let mut req = req.no_accept().header("Accept", "text/html");
+        let mut req = req.no_accept().header("Accept", "text/html").header("User-Agent", "TestBrowser/1.0");
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
         }
@@ -108,6 +108,16 @@ fn home_login_logout_and_session() {
     let home = b.get("/").expect(200);
     let cookie = home.headers_all("Set-Cookie").join(";");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    // The session outlives the browser for SESSION_LIFETIME minutes (120),
+    // and its CSRF token is also in Laravel's readable XSRF-TOKEN cookie.
+    assert!(cookie.contains("Max-Age=7200"), "{cookie}");
+    let xsrf = home
+        .headers_all("Set-Cookie")
+        .into_iter()
+        .find_map(|c| c.split(';').next().and_then(|p| p.strip_prefix("XSRF-TOKEN=")).map(str::to_string))
+        .expect("an XSRF-TOKEN cookie");
+    assert_eq!(xsrf, csrf(&b.get("/login").text()));
+    assert!(!home.headers_all("Set-Cookie").iter().any(|c| c.starts_with("XSRF-TOKEN") && c.contains("HttpOnly")));
     assert!(home.text().contains("Manage your account"));
     // The operator's intro is Markdown (web.md §3); its HTML stays text.
     assert!(home.text().contains("<p>Welcome to <strong>Acme SIP</strong>.</p>"), "{}", home.text());
@@ -146,6 +156,16 @@ fn home_login_logout_and_session() {
     for elsewhere in ["https://evil.example/login", "http://127.0.0.1:1/login", protocol_relative.as_str()] {
         assert_eq!(with_referer(elsewhere).expect(302).header("Location").as_deref(), Some("/login"), "{elsewhere}");
     }
+    // A script may send the token as X-XSRF-TOKEN instead of `_token`.
+    let by_header = b.send(
+        b.server
+            .post("/authenticate")
+            .header("X-XSRF-TOKEN", &xsrf)
+            .form(&[("username", "alice01"), ("password", "nope")]),
+    );
+    assert_eq!(by_header.status, 302, "{}", by_header.text());
+    let by_nothing = b.send(b.server.post("/authenticate").form(&[("username", "alice01"), ("password", "nope")]));
+    assert_eq!(by_nothing.status, 403);
     // Unknown account: same message.
     let resp = b.rejected("/login", "/authenticate", &[("username", "nobody1"), ("password", "x")]);
     assert!(resp.text().contains("Wrong username or password."));
@@ -408,6 +428,9 @@ fn admin_accounts_crud_and_provisioning() {
     let id: i64 = show.trim_start_matches("/admin/accounts/").trim_end_matches("/show").parse().unwrap();
     let page = b.get(&show).expect(200).text();
     assert!(page.contains("erin0001@sip.example.org") && page.contains("RFC2833") && page.contains("Account created."));
+    let agent: String =
+        server.db().query_row("SELECT user_agent FROM accounts WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    assert_eq!(agent, "FlexiAPI", "made by the application, not by the admin's browser");
 
     // The list: search, filters, sort.
     let list = b.get("/admin/accounts?search=erin").expect(200).text();

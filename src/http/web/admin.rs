@@ -263,7 +263,9 @@ fn create_form(w: &Web) -> WebResult {
 fn create(w: &Web) -> WebResult {
     w.admin()?;
     let input = account_input(w, None);
-    match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &w.ctx.client()))? {
+    // Recorded as made by this application, not by the admin's browser (web.md §8).
+    let client = crate::services::Client { user_agent: None, ..w.ctx.client() };
+    match form_errors(accounts::create_by_admin(w.ctx.app, &w.ctx.scope(true), &input, &client))? {
         Ok(account) => to_show(w, account.id, "Account created."),
         Err(errors) => w.back("/admin/accounts/create", &input, &errors),
     }

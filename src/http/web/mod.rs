@@ -413,13 +413,21 @@ fn run(ctx: &Ctx, method: &str, handler: impl FnOnce(&Web) -> WebResult) -> Http
             if let Err(e) = session::save(ctx, s) {
                 crate::log_line!("error: portal session: {e}");
             }
+            session::refresh_cookies(ctx, s);
         }
     }
     Ok(security_headers(response, w.captcha.get()))
 }
 
+/// The form's `_token`, or the `X-CSRF-TOKEN` / `X-XSRF-TOKEN` header a
+/// script sends (Laravel accepts the three).
 fn csrf_ok(w: &Web) -> bool {
-    let submitted = w.form().text("_token").unwrap_or_default();
+    let submitted = w
+        .form()
+        .text("_token")
+        .or_else(|| w.ctx.header("X-CSRF-TOKEN").map(str::to_string))
+        .or_else(|| w.ctx.header("X-XSRF-TOKEN").map(str::to_string))
+        .unwrap_or_default();
     w.session.borrow().as_ref().is_some_and(|s| session::csrf_matches(s, &submitted))
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 const ID_LEN: usize = 40;
 const CSRF_LEN: usize = 40;
+const CSRF_COOKIE: &str = "XSRF-TOKEN";
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -74,7 +75,7 @@ pub fn create(ctx: &Ctx, account_id: Option<i64>, data: Map<String, Value>) -> A
         db::web::insert_session(tx, &id, account_id, &csrf, &text)?;
         Ok(())
     })?;
-    set_cookie(ctx, &id);
+    set_cookies(ctx, &id, &csrf);
     Ok(Session { id, account_id, csrf, data, fresh: true, dirty: false })
 }
 
@@ -88,7 +89,15 @@ pub fn destroy(ctx: &Ctx, session: &Session) -> AppResult<()> {
     ctx.app.db.write(|tx| Ok(db::web::delete_session(tx, &session.id)?))?;
     let name = cookie_name(&ctx.app.config.app_name);
     ctx.add_header("Set-Cookie", format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}", secure(ctx)));
+    ctx.add_header("Set-Cookie", format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax{}", secure(ctx)));
     Ok(())
+}
+
+/// Sends the session's cookies again with a new lifetime: the session
+/// lives `SESSION_LIFETIME` minutes after the last request, browser closed
+/// or not (web.md 1.4).
+pub fn refresh_cookies(ctx: &Ctx, session: &Session) {
+    set_cookies(ctx, &session.id, &session.csrf);
 }
 
 fn secure(ctx: &Ctx) -> &'static str {
@@ -99,9 +108,14 @@ fn secure(ctx: &Ctx) -> &'static str {
     }
 }
 
-fn set_cookie(ctx: &Ctx, id: &str) {
+/// The session id (HttpOnly), and the CSRF token in Laravel's readable
+/// `XSRF-TOKEN` cookie, for scripts that send it back as `X-XSRF-TOKEN`.
+fn set_cookies(ctx: &Ctx, id: &str, csrf: &str) {
     let name = cookie_name(&ctx.app.config.app_name);
-    ctx.add_header("Set-Cookie", format!("{name}={id}; Path=/; HttpOnly; SameSite=Lax{}", secure(ctx)));
+    let max_age = ctx.app.config.session_lifetime_minutes.max(1) * 60;
+    let secure = secure(ctx);
+    ctx.add_header("Set-Cookie", format!("{name}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"));
+    ctx.add_header("Set-Cookie", format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Lax{secure}"));
 }
 
 /// Constant-time comparison of a submitted CSRF token.
