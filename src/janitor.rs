@@ -47,10 +47,7 @@ pub fn run_once(app: &App) {
         Ok(summary) => crate::log_line!("janitor: {what}: {summary}"),
         Err(e) => crate::log_line!("janitor: {what} failed: {e}"),
     };
-    log(
-        "nonces",
-        maintenance::clear_nonces(app, maintenance::NONCE_MINUTES).map(|n| format!("{n} expired nonces deleted")),
-    );
+    log("nonces", maintenance::clear_expired_nonces(app).map(|n| format!("{n} expired nonces deleted")));
     let minutes = app.config.api_key_expiration_minutes;
     if minutes > 0 {
         log("api keys", maintenance::clear_api_keys(app, minutes).map(|n| format!("{n} api keys deleted")));

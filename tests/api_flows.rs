@@ -1268,3 +1268,53 @@ fn pins_expire_and_guesses_are_limited() {
     server.post(path).json(json!({"confirmation_key": "4321"})).send().expect(429);
     assert_eq!(count_where(&server, "SELECT activated FROM accounts WHERE username = 'pinuser'"), 0);
 }
+
+// --- nonce cleanup ---
+
+/// The server's hourly cleanup deletes the expired nonces, in chunks, by a
+/// range of the (time-ordered) key; `digest:clear-nonces` also reaches
+/// nonces of older versions (random keys); fresh nonces stay.
+#[test]
+fn expired_nonces_are_cleaned_by_key_range_and_by_the_command() {
+    use flexiapi::domain::random::time_prefix;
+    let server = Server::start(&[]);
+    let (_, _, key) = server.admin("administrator");
+    create_account(&server, &key, json!({"username": "nonceuser", "password": "secret123", "algorithm": "MD5"}));
+    server.get("/api/accounts/me").header("From", "sip:nonceuser@sip.example.org").send().expect(401);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let two_hours_ago = now - 7200;
+    let old_prefix = time_prefix(two_hours_ago * 1_000_000);
+    let db = server.db();
+    let insert = |nonce: &str| {
+        db.execute(
+            "INSERT INTO nonces (nonce, account_id, opaque, nc, created_at, updated_at) \
+             VALUES (?1, NULL, 'o', 0, datetime(?2, 'unixepoch'), datetime(?2, 'unixepoch'))",
+            rusqlite::params![nonce, two_hours_ago as i64],
+        )
+        .unwrap();
+    };
+    // More expired nonces than one chunk deletes.
+    for i in 0..4_500 {
+        insert(&format!("{old_prefix}{i:0>23}"));
+    }
+    // An expired nonce of an older version: a random key above today's prefix.
+    insert("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+    assert_eq!(server.count("nonces"), 4_502);
+
+    let app = library_app(&server);
+    assert_eq!(flexiapi::services::maintenance::clear_expired_nonces(&app).unwrap(), 4_500);
+    let left: Vec<String> = db
+        .prepare("SELECT nonce FROM nonces ORDER BY nonce")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz".to_string()));
+
+    let out = server.cli(&["digest:clear-nonces", "60"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 expired nonces deleted"));
+    // The fresh nonce of the challenge stays.
+    assert_eq!(server.count("nonces"), 1);
+}

@@ -59,8 +59,18 @@ pub fn delete_nonce(conn: &Connection, nonce: &str) -> rusqlite::Result<usize> {
     conn.cached_execute("DELETE FROM nonces WHERE nonce = ?1", [nonce])
 }
 
-pub fn delete_nonces_older_than(conn: &Connection, minutes: i64) -> rusqlite::Result<usize> {
-    conn.cached_execute("DELETE FROM nonces WHERE created_at < ?1", [time::minutes_ago_sql(minutes)])
+/// Deletes up to `limit` nonces created more than `minutes` ago, among
+/// those whose key sorts below `below` (time-ordered nonces made before a
+/// moment sort below that moment's prefix: the search is then a range of the
+/// key, not a scan of the table). `+created_at` compares the stored text as
+/// text, instead of converting every row's date to a number (the column's
+/// NUMERIC affinity would).
+pub fn delete_nonces_older_than(conn: &Connection, minutes: i64, below: &str, limit: i64) -> rusqlite::Result<usize> {
+    conn.cached_execute(
+        "DELETE FROM nonces WHERE nonce IN \
+         (SELECT nonce FROM nonces WHERE nonce < ?2 AND +created_at < ?1 LIMIT ?3)",
+        params![time::minutes_ago_sql(minutes), below, limit],
+    )
 }
 
 // --- API keys ---

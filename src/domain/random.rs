@@ -54,14 +54,21 @@ const TIME_PREFIX_LEN: usize = 9;
 pub fn time_ordered(len: usize) -> String {
     let micros =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+    let prefix = time_prefix(micros);
+    let random = draw(ALPHANUMERIC, len.saturating_sub(TIME_PREFIX_LEN));
+    prefix.bytes().chain(random).take(len).map(char::from).collect()
+}
+
+/// The prefix `time_ordered` gives a value made at `micros` (microseconds
+/// since 1970): every value made earlier sorts below it.
+pub fn time_prefix(micros: u64) -> String {
     let mut prefix = [b'0'; TIME_PREFIX_LEN];
     let mut rest = micros;
     for slot in prefix.iter_mut().rev() {
         *slot = SORTABLE_BASE62[(rest % 62) as usize];
         rest /= 62;
     }
-    let random = draw(ALPHANUMERIC, len.saturating_sub(TIME_PREFIX_LEN));
-    prefix.iter().chain(random.iter()).take(len).map(|&b| char::from(b)).collect()
+    prefix.iter().map(|&b| char::from(b)).collect()
 }
 
 /// A 4-digit PIN, `1000`–`9999`.

@@ -40,8 +40,36 @@ pub fn clear_api_keys(app: &App, minutes: i64) -> AppResult<usize> {
     app.db.write(|tx| Ok(db::auth::delete_api_keys_unused_for(tx, minutes)?))
 }
 
+/// Nonces deleted per write job: a busy server's hour of nonces is
+/// hundreds of thousands of rows, and one job deleting them all would hold
+/// every other write back for seconds.
+const NONCE_CHUNK: i64 = 2_000;
+
+/// `digest:clear-nonces`: every nonce created more than `minutes` ago.
 pub fn clear_nonces(app: &App, minutes: i64) -> AppResult<usize> {
-    app.db.write(|tx| Ok(db::auth::delete_nonces_older_than(tx, minutes)?))
+    // Above every alphanumeric key: the whole table is looked at, nonces
+    // from any version included.
+    clear_nonces_below(app, minutes, "~")
+}
+
+/// The server's hourly cleanup: the same, looking only at the nonces this
+/// version makes (time-ordered), so it reads the expired rows and no
+/// others. Older random nonces are left to `digest:clear-nonces`.
+pub fn clear_expired_nonces(app: &App) -> AppResult<usize> {
+    let cutoff = crate::domain::time::now_unix() - NONCE_MINUTES * 60;
+    let below = crate::domain::random::time_prefix(cutoff.max(0) as u64 * 1_000_000);
+    clear_nonces_below(app, NONCE_MINUTES, &below)
+}
+
+fn clear_nonces_below(app: &App, minutes: i64, below: &str) -> AppResult<usize> {
+    let mut total = 0;
+    loop {
+        let deleted = app.db.write(|tx| Ok(db::auth::delete_nonces_older_than(tx, minutes, below, NONCE_CHUNK)?))?;
+        total += deleted;
+        if (deleted as i64) < NONCE_CHUNK {
+            return Ok(total);
+        }
+    }
 }
 
 /// Expired short-lived state: auth tokens, idle sessions, old rate-limit windows.
