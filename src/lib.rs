@@ -10,11 +10,25 @@
 #[macro_export]
 macro_rules! log_line {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
         let mut line = format!($($arg)*);
         line.push('\n');
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        $crate::write_log_line(line.as_bytes());
     }};
+}
+
+/// Writes one whole log line to stderr with one `write`, without taking
+/// the standard library's stderr lock: every worker logs every request,
+/// and that lock was where they queued. A line written at once is not
+/// interleaved with another (a pipe takes up to 4 KiB whole; journald reads
+/// stderr through a stream socket, one line per record).
+#[doc(hidden)]
+pub fn write_log_line(line: &[u8]) {
+    use std::io::Write as _;
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: fd 2 stays open for the whole process; ManuallyDrop keeps this
+    // borrowed File from closing it.
+    let mut stderr = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(2) });
+    let _ = stderr.write_all(line);
 }
 
 pub mod app;

@@ -1,16 +1,18 @@
 //! In-process counters for `/metrics` (Prometheus text format).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{PoisonError, RwLock};
 
 /// Latency histogram bucket bounds, seconds.
 pub const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
 #[derive(Default)]
 pub struct Metrics {
-    /// (route, status) → count
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// (route pattern, status) → count. Every worker counts every request:
+    /// a known pair is counted under the shared read lock, only a new pair
+    /// takes the write lock (a mutex here was where workers queued).
+    requests: RwLock<HashMap<(&'static str, u16), AtomicU64>>,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -22,9 +24,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record(&self, route: &str, status: u16, seconds: f64) {
-        if let Ok(mut map) = self.requests.lock() {
-            *map.entry((route.to_string(), status)).or_insert(0) += 1;
+    pub fn record(&self, route: &'static str, status: u16, seconds: f64) {
+        let counted = match self.requests.read().unwrap_or_else(PoisonError::into_inner).get(&(route, status)) {
+            Some(count) => {
+                count.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        };
+        if !counted {
+            let mut map = self.requests.write().unwrap_or_else(PoisonError::into_inner);
+            map.entry((route, status)).or_default().fetch_add(1, Ordering::Relaxed);
         }
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
@@ -38,8 +48,12 @@ impl Metrics {
         }
     }
 
-    pub fn requests(&self) -> Vec<((String, u16), u64)> {
-        self.requests.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+    /// The counts, sorted by route and status.
+    pub fn requests(&self) -> Vec<((&'static str, u16), u64)> {
+        let map = self.requests.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<_> = map.iter().map(|(k, v)| (*k, v.load(Ordering::Relaxed))).collect();
+        out.sort_unstable();
+        out
     }
 
     pub fn latency(&self) -> (Vec<u64>, u64, f64) {

@@ -58,33 +58,41 @@ pub(super) fn from_row(r: &Row) -> rusqlite::Result<Account> {
     })
 }
 
-fn one(conn: &Connection, condition: &str, params: impl rusqlite::Params) -> rusqlite::Result<Option<Account>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE {condition} LIMIT 1"))?;
+/// The first account `sql` (a `SELECT {COLUMNS} FROM accounts ...`) finds.
+fn one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Option<Account>> {
+    let mut stmt = conn.prepare_cached(sql)?;
     optional(stmt.query_row(params, from_row))
 }
 
+/// `SELECT {COLUMNS} FROM accounts WHERE <condition> LIMIT 1`, built once.
+macro_rules! first_account {
+    ($condition:literal) => {
+        super::static_sql!("SELECT {COLUMNS} FROM accounts WHERE {} LIMIT 1", $condition)
+    };
+}
+
 pub fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Account>> {
-    one(conn, "id = ?1", [id])
+    one(conn, first_account!("id = ?1"), [id])
 }
 
 pub fn by_sip(conn: &Connection, username: &str, domain: &str) -> rusqlite::Result<Option<Account>> {
-    one(conn, "username = ?1 AND domain = ?2", [username, domain])
+    one(conn, first_account!("username = ?1 AND domain = ?2"), [username, domain])
 }
 
 pub fn by_provisioning_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<Account>> {
-    one(conn, "provisioning_token = ?1", [token])
+    one(conn, first_account!("provisioning_token = ?1"), [token])
 }
 
 /// The first account (by id) with that email, optionally within one domain.
 pub fn by_email(conn: &Connection, email: &str, domain: Option<&str>) -> rusqlite::Result<Option<Account>> {
     match domain {
-        Some(d) => one(conn, "email = ?1 AND domain = ?2 ORDER BY id", [email, d]),
-        None => one(conn, "email = ?1 ORDER BY id", [email]),
+        Some(d) => one(conn, first_account!("email = ?1 AND domain = ?2 ORDER BY id"), [email, d]),
+        None => one(conn, first_account!("email = ?1 ORDER BY id"), [email]),
     }
 }
 
 pub fn by_phone(conn: &Connection, phone: &str) -> rusqlite::Result<Option<Account>> {
-    one(conn, "phone = ?1", [phone])
+    one(conn, first_account!("phone = ?1"), [phone])
 }
 
 /// An account whose username or phone is `phone`, in any domain.
@@ -479,8 +487,8 @@ pub fn consume_confirmation_key(conn: &Connection, id: i64, key: &str) -> rusqli
 /// The account (of `domain`) whose confirmation key is `key`.
 pub fn by_confirmation_key(conn: &Connection, key: &str, domain: Option<&str>) -> rusqlite::Result<Option<Account>> {
     match domain {
-        Some(d) => one(conn, "confirmation_key = ?1 AND domain = ?2", [key, d]),
-        None => one(conn, "confirmation_key = ?1", [key]),
+        Some(d) => one(conn, first_account!("confirmation_key = ?1 AND domain = ?2"), [key, d]),
+        None => one(conn, first_account!("confirmation_key = ?1"), [key]),
     }
 }
 
@@ -488,7 +496,7 @@ pub fn by_confirmation_key(conn: &Connection, key: &str, domain: Option<&str>) -
 /// an account are skipped.
 pub fn by_ids(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Account>> {
     let mut found: HashMap<i64, Account> =
-        query_in(conn, &format!("SELECT {COLUMNS} FROM accounts WHERE id IN ({{in}})"), ids, from_row)?
+        query_in(conn, super::static_sql!("SELECT {COLUMNS} FROM accounts WHERE id IN ({{in}})"), ids, from_row)?
             .into_iter()
             .map(|a| (a.id, a))
             .collect();

@@ -57,6 +57,16 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(10);
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
+/// A statement's text built by `format!` once, on first use (statements
+/// naming the same column list), then borrowed for the process's life.
+macro_rules! static_sql {
+    ($($format:tt)*) => {{
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| format!($($format)*)).as_str()
+    }};
+}
+pub(crate) use static_sql;
+
 pub struct Db {
     /// Connections for reading, one per HTTP worker.
     pool: Pool,
@@ -348,7 +358,7 @@ const IN_SIZES: [usize; 6] = [1, 4, 16, 64, 200, IN_CHUNK];
 /// through `f`. Rows come in the statement's order within each chunk.
 pub fn query_in<T>(
     conn: &Connection,
-    sql: &str,
+    sql: &'static str,
     ids: &[i64],
     mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
@@ -358,11 +368,7 @@ pub fn query_in<T>(
     let mut out = Vec::new();
     for chunk in unique.chunks(IN_CHUNK) {
         let size = IN_SIZES.iter().copied().find(|n| *n >= chunk.len()).unwrap_or(IN_CHUNK);
-        let mut list = String::with_capacity(size * 2);
-        for i in 0..size {
-            list.push_str(if i == 0 { "?" } else { ",?" });
-        }
-        let mut stmt = conn.prepare_cached(&sql.replace("{in}", &list))?;
+        let mut stmt = conn.prepare_cached(&with_in_list(sql, size))?;
         let last = chunk[chunk.len() - 1];
         let bound = chunk.iter().copied().chain(std::iter::repeat(last)).take(size);
         let mut rows = stmt.query(rusqlite::params_from_iter(bound))?;
@@ -373,12 +379,33 @@ pub fn query_in<T>(
     Ok(out)
 }
 
+/// `sql` with `{in}` replaced by `size` placeholders, built once per
+/// thread: the statement is looked up by its text on every call, and
+/// building the text each time cost more than running a one-row query.
+/// Keyed by the template's address, which a `&'static str` keeps.
+fn with_in_list(sql: &'static str, size: usize) -> std::rc::Rc<str> {
+    thread_local! {
+        static RENDERED: std::cell::RefCell<std::collections::HashMap<(usize, usize), std::rc::Rc<str>>> =
+            Default::default();
+    }
+    RENDERED.with(|cache| {
+        let key = (sql.as_ptr() as usize, size);
+        if let Some(text) = cache.borrow().get(&key) {
+            return text.clone();
+        }
+        let list = vec!["?"; size].join(",");
+        let text: std::rc::Rc<str> = sql.replace("{in}", &list).into();
+        cache.borrow_mut().insert(key, text.clone());
+        text
+    })
+}
+
 /// `query_in` for rows that belong to an account: `f` gives each row's
 /// account id with its value, and the values come back listed by account
 /// (in the statement's order).
 pub fn query_in_by_account<T>(
     conn: &Connection,
-    sql: &str,
+    sql: &'static str,
     account_ids: &[i64],
     f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
 ) -> rusqlite::Result<std::collections::HashMap<i64, Vec<T>>> {

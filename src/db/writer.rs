@@ -50,28 +50,41 @@ impl From<CommitFailure> for rusqlite::Error {
 /// One transaction's jobs wait here for its commit.
 #[derive(Default)]
 struct Batch {
-    outcome: Mutex<Option<Result<(), CommitFailure>>>,
+    outcome: Mutex<Outcome>,
     committed: Condvar,
 }
 
+#[derive(Default)]
+struct Outcome {
+    result: Option<Result<(), CommitFailure>>,
+    /// Jobs sleeping in `wait`: the commit wakes them only if there are some
+    /// (a wake-up is a system call even with nobody to wake).
+    sleepers: usize,
+}
+
 impl Batch {
-    fn finish(&self, outcome: Result<(), CommitFailure>) {
-        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        self.committed.notify_all();
+    fn finish(&self, result: Result<(), CommitFailure>) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        outcome.result = Some(result);
+        if outcome.sleepers > 0 {
+            self.committed.notify_all();
+        }
     }
 
     /// The commit's outcome if it is known already.
     fn outcome(&self) -> Option<Result<(), CommitFailure>> {
-        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner).result.clone()
     }
 
     fn wait(&self) -> Result<(), CommitFailure> {
         let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(done) = outcome.as_ref() {
+            if let Some(done) = outcome.result.as_ref() {
                 return done.clone();
             }
+            outcome.sleepers += 1;
             outcome = self.committed.wait(outcome).unwrap_or_else(PoisonError::into_inner);
+            outcome.sleepers -= 1;
         }
     }
 }

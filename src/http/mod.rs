@@ -47,7 +47,7 @@ impl server::Service for AppService {
         dispatch(&self.0, request)
     }
 
-    fn done(&self, method: &str, label: &str, status: u16, elapsed: Duration) {
+    fn done(&self, method: &str, label: &'static str, status: u16, elapsed: Duration) {
         self.0.metrics.record(label, status, elapsed.as_secs_f64());
         // One line per request; the route label, never the raw path, since
         // paths carry tokens.

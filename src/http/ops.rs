@@ -82,8 +82,7 @@ pub fn render(app: &crate::app::App, accounts: Option<(i64, i64)>) -> String {
     let _ = writeln!(out, "# HELP flexiapi_http_requests_total HTTP requests answered, by route pattern and status.");
     let _ = writeln!(out, "# TYPE flexiapi_http_requests_total counter");
     for ((route, status), count) in m.requests() {
-        let _ =
-            writeln!(out, "flexiapi_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}", label(&route));
+        let _ = writeln!(out, "flexiapi_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}", label(route));
     }
 
     let (buckets, count, sum) = m.latency();

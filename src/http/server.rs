@@ -42,7 +42,7 @@ pub trait Service: Send + Sync + 'static {
     /// Answers a request; returns the route label for the log and metrics.
     fn handle(&self, request: &rouille::Request) -> (&'static str, Response);
     /// Called once a response is written (or refused before routing).
-    fn done(&self, method: &str, label: &str, status: u16, elapsed: Duration);
+    fn done(&self, method: &str, label: &'static str, status: u16, elapsed: Duration);
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -124,49 +124,73 @@ impl Server {
 /// A count with a ceiling, and a way to wait for it to drop to zero.
 #[derive(Default)]
 struct Counter {
-    count: Mutex<usize>,
+    state: Mutex<Count>,
     changed: Condvar,
 }
 
+#[derive(Default)]
+struct Count {
+    units: usize,
+    /// Threads sleeping on `changed`: a unit given back wakes them only if
+    /// there are some (a wake-up is a system call even with nobody to wake,
+    /// and every request gives a worker slot back).
+    sleepers: usize,
+}
+
 impl Counter {
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Count> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sleep<'a>(&self, state: MutexGuard<'a, Count>, bound: Option<Duration>) -> MutexGuard<'a, Count> {
+        let mut state = state;
+        state.sleepers += 1;
+        let mut state = match bound {
+            None => self.changed.wait(state).unwrap_or_else(|p| p.into_inner()),
+            Some(left) => self.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0,
+        };
+        state.sleepers -= 1;
+        state
     }
 
     fn try_take(&self, max: usize) -> bool {
-        let mut n = self.lock();
-        if *n >= max {
+        let mut state = self.lock();
+        if state.units >= max {
             return false;
         }
-        *n += 1;
+        state.units += 1;
         true
     }
 
     fn take_waiting(&self, max: usize) {
-        let mut n = self.lock();
-        while *n >= max {
-            n = self.changed.wait(n).unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
+        while state.units >= max {
+            state = self.sleep(state, None);
         }
-        *n += 1;
+        state.units += 1;
     }
 
     fn give(&self) {
-        let mut n = self.lock();
-        *n = n.saturating_sub(1);
-        drop(n);
-        // One unit freed: one waiter for a slot, or `stop` waiting for zero.
-        self.changed.notify_one();
+        let mut state = self.lock();
+        state.units = state.units.saturating_sub(1);
+        let sleepers = state.sleepers;
+        drop(state);
+        // Everyone: a slot waiter and `stop` waiting for zero may both sleep
+        // here, and waking only the one that cannot go on would lose the unit.
+        if sleepers > 0 {
+            self.changed.notify_all();
+        }
     }
 
     fn wait_zero(&self, bound: Duration) -> bool {
         let until = Instant::now() + bound;
-        let mut n = self.lock();
-        while *n > 0 {
+        let mut state = self.lock();
+        while state.units > 0 {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            n = self.changed.wait_timeout(n, left).unwrap_or_else(|p| p.into_inner()).0;
+            state = self.sleep(state, Some(left));
         }
         true
     }
