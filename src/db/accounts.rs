@@ -37,6 +37,11 @@ impl Account {
 pub(super) const COLUMNS: &str = "id, username, domain, email, phone, activated, admin, confirmation_key, \
     provisioning_token, ip_address, user_agent, display_name, dtmf_protocol, \"group\", created_at, updated_at";
 
+/// `COLUMNS`, each prefixed with `table.` (for joins).
+pub(super) fn qualified_columns(table: &str) -> String {
+    COLUMNS.split(',').map(|c| format!("{table}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
 pub(super) fn from_row(r: &Row) -> rusqlite::Result<Account> {
     Ok(Account {
         id: r.get(0)?,
@@ -351,6 +356,38 @@ pub struct Password {
     pub algorithm: String,
 }
 
+/// The account `username@domain` and its passwords (by id), in one query:
+/// the lookup of every DIGEST request.
+pub fn by_sip_with_passwords(
+    conn: &Connection,
+    username: &str,
+    domain: &str,
+) -> rusqlite::Result<Option<(Account, Vec<Password>)>> {
+    let sql = super::static_sql!(
+        "SELECT {}, passwords.id, passwords.password, passwords.algorithm FROM accounts \
+         LEFT JOIN passwords ON passwords.account_id = accounts.id \
+         WHERE accounts.username = ?1 AND accounts.domain = ?2 ORDER BY accounts.id, passwords.id",
+        qualified_columns("accounts")
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([username, domain])?;
+    let mut found: Option<(Account, Vec<Password>)> = None;
+    while let Some(row) = rows.next()? {
+        let account_id: i64 = row.get(0)?;
+        match &mut found {
+            None => found = Some((from_row(row)?, Vec::new())),
+            // Usernames are unique per domain; should two rows ever match,
+            // the first account is the one (as `by_sip`).
+            Some((account, _)) if account.id != account_id => break,
+            Some(_) => {}
+        }
+        if let (Some(id), Some((account, passwords))) = (row.get::<_, Option<i64>>(16)?, &mut found) {
+            passwords.push(Password { id, account_id: account.id, password: row.get(17)?, algorithm: row.get(18)? });
+        }
+    }
+    Ok(found)
+}
+
 pub fn passwords(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Password>> {
     Ok(passwords_of_many(conn, &[account_id])?.remove(&account_id).unwrap_or_default())
 }
@@ -505,10 +542,53 @@ pub fn by_ids(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Account>> 
 
 /// The contacts of an account, ordered by id, in one query.
 pub fn contacts_of(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<Account>> {
-    let columns: String = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {columns} FROM accounts a JOIN contacts c ON c.contact_id = a.id WHERE c.account_id = ?1 ORDER BY a.id"
+    let mut stmt = conn.prepare_cached(super::static_sql!(
+        "SELECT {} FROM accounts a JOIN contacts c ON c.contact_id = a.id WHERE c.account_id = ?1 ORDER BY a.id",
+        qualified_columns("a")
     ))?;
     let rows = stmt.query_map([account_id], from_row)?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(conn: &Connection, username: &str, passwords: &[(&str, &str)]) -> i64 {
+        conn.execute(
+            "INSERT INTO accounts (username, domain, activated, ip_address, user_agent, created_at, updated_at) \
+             VALUES (?1, 'sip.example.org', 1, '127.0.0.1', 'test', '2024-01-01 00:00:00', '2024-01-01 00:00:00')",
+            [username],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        for (hash, algorithm) in passwords {
+            conn.execute(
+                "INSERT INTO passwords (account_id, password, algorithm) VALUES (?1, ?2, ?3)",
+                params![id, hash, algorithm],
+            )
+            .unwrap();
+        }
+        id
+    }
+
+    #[test]
+    fn an_account_and_its_passwords_in_one_query() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut conn).unwrap();
+        let two = account(&conn, "twopasswords", &[("md5hash", "MD5"), ("sha256hash", "SHA-256")]);
+        let none = account(&conn, "nopassword", &[]);
+        account(&conn, "someoneelse", &[("other", "MD5")]);
+
+        let (found, passwords) = by_sip_with_passwords(&conn, "twopasswords", "sip.example.org").unwrap().unwrap();
+        assert_eq!(found.id, two);
+        assert_eq!(found, by_sip(&conn, "twopasswords", "sip.example.org").unwrap().unwrap());
+        assert_eq!(passwords, self::passwords(&conn, two).unwrap());
+        assert_eq!(passwords.iter().map(|p| p.algorithm.as_str()).collect::<Vec<_>>(), ["MD5", "SHA-256"]);
+
+        let (found, passwords) = by_sip_with_passwords(&conn, "nopassword", "sip.example.org").unwrap().unwrap();
+        assert_eq!((found.id, passwords.len()), (none, 0));
+        assert!(by_sip_with_passwords(&conn, "nopassword", "other.example.org").unwrap().is_none());
+        assert!(by_sip_with_passwords(&conn, "nobody", "sip.example.org").unwrap().is_none());
+    }
 }

@@ -85,15 +85,11 @@ pub struct ApiKey {
 /// The key and its account in one query: the lookup every API-key request
 /// makes.
 pub fn api_key_with_account(conn: &Connection, key: &str) -> rusqlite::Result<Option<(ApiKey, Account)>> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let columns: Vec<String> = accounts::COLUMNS.split(',').map(|c| format!("accounts.{}", c.trim())).collect();
-        format!(
-            "SELECT {}, api_keys.\"key\", api_keys.last_used_at FROM api_keys \
-             JOIN accounts ON accounts.id = api_keys.account_id WHERE api_keys.\"key\" = ?1",
-            columns.join(", ")
-        )
-    });
+    let sql = super::static_sql!(
+        "SELECT {}, api_keys.\"key\", api_keys.last_used_at FROM api_keys \
+         JOIN accounts ON accounts.id = api_keys.account_id WHERE api_keys.\"key\" = ?1",
+        accounts::qualified_columns("accounts")
+    );
     optional(conn.cached_row(sql, [key], |r| {
         let account = accounts::from_row(r)?;
         let api_key = ApiKey { account_id: account.id, key: r.get(16)?, last_used_at: r.get(17)? };

@@ -1,16 +1,17 @@
-//! Secrets from the operating system's CSPRNG.
+//! Secrets from a cryptographically secure generator: rand's thread-local
+//! ChaCha12, seeded from the operating system and reseeded from it as it
+//! goes (and after a fork), so drawing a nonce is no system call.
 
-use rand::rngs::OsRng;
-use rand::TryRngCore;
+use rand::RngCore;
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Random bytes from the OS generator, `n` at a time: one system call per
-/// secret rather than one per character.
+/// `n` random bytes.
 fn bytes(n: usize) -> Vec<u8> {
     let mut buffer = vec![0u8; n];
-    // The OS generator failing is unrecoverable for anything secret.
-    OsRng.try_fill_bytes(&mut buffer).expect("the OS random generator is unavailable");
+    // Panics only if the OS generator cannot seed it, unrecoverable for
+    // anything secret.
+    rand::rng().fill_bytes(&mut buffer);
     buffer
 }
 

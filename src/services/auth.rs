@@ -120,13 +120,7 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     // again. Waiting cost a third of the throughput of a DIGEST round.
     let fresh_pair = answer.is_none().then(nonce_pair);
     let job = |tx: &rusqlite::Connection| {
-        let found = match db::accounts::by_sip(tx, &address.username, &address.domain)? {
-            Some(account) => {
-                let passwords = db::accounts::passwords(tx, account.id)?;
-                Some((account, passwords))
-            }
-            None => None,
-        };
+        let found = db::accounts::by_sip_with_passwords(tx, &address.username, &address.domain)?;
         let (used, challenge) = match (&found, &answer) {
             (Some((account, _)), Some((params, nc))) => {
                 let nonce = params.nonce.as_deref().unwrap_or_default();
