@@ -110,6 +110,15 @@ impl State {
     }
 }
 
+/// What a failing job undoes.
+#[derive(Clone, Copy)]
+enum Undo {
+    /// All of its changes: it runs in its own savepoint.
+    Job,
+    /// Only the failing statement (SQLite does that by itself).
+    Statement,
+}
+
 pub struct Writer {
     state: Mutex<State>,
     /// Writers queued for the lock: while there are some, the transaction
@@ -158,7 +167,7 @@ impl Writer {
 
     /// Runs `f` as one job: all of its changes are committed, or none.
     pub fn write<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
-        let (value, batch) = self.run(f)?;
+        let (value, batch) = self.run(Undo::Job, f)?;
         batch.wait().map_err(rusqlite::Error::from)?;
         Ok(value)
     }
@@ -175,8 +184,13 @@ impl Writer {
     /// harmless (a DIGEST nonce and its count), and only while commits
     /// succeed: after a failed commit every job waits for its own again, so
     /// a full disk fails requests instead of quietly dropping their writes.
+    ///
+    /// The job also runs without a savepoint of its own (two statements
+    /// less): a failing statement is undone by SQLite, but what the job
+    /// changed before failing stays. Its changes must be right to keep
+    /// whatever follows (a stored nonce, a count that only grows).
     pub fn write_async_commit<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<T> {
-        let (value, batch) = self.run(f)?;
+        let (value, batch) = self.run(Undo::Statement, f)?;
         let outcome = match batch.outcome() {
             Some(known) => known,
             None if self.last_commit_failed.load(Ordering::SeqCst) => batch.wait(),
@@ -189,7 +203,7 @@ impl Writer {
     /// Runs `f` in the open batch (opening one if needed), commits the
     /// batch when no other writer waits or it is full; returns `f`'s value
     /// and the batch whose commit makes it durable.
-    fn run<T>(&self, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<(T, Arc<Batch>)> {
+    fn run<T>(&self, undo: Undo, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<(T, Arc<Batch>)> {
         let mut state = self.lock();
         let batch = match &state.open {
             Some((batch, _)) => batch.clone(),
@@ -203,16 +217,19 @@ impl Writer {
                 batch
             }
         };
-        let value = match state.conn.cached_execute("SAVEPOINT job", []) {
-            Err(e) => Ok(Err(e.into())),
-            Ok(_) => {
-                let value = catch_unwind(AssertUnwindSafe(|| f(&state.conn)));
-                if !matches!(value, Ok(Ok(_))) {
-                    let _ = state.conn.cached_execute("ROLLBACK TO job", []);
+        let value = match undo {
+            Undo::Statement => catch_unwind(AssertUnwindSafe(|| f(&state.conn))),
+            Undo::Job => match state.conn.cached_execute("SAVEPOINT job", []) {
+                Err(e) => Ok(Err(e.into())),
+                Ok(_) => {
+                    let value = catch_unwind(AssertUnwindSafe(|| f(&state.conn)));
+                    if !matches!(value, Ok(Ok(_))) {
+                        let _ = state.conn.cached_execute("ROLLBACK TO job", []);
+                    }
+                    let _ = state.conn.cached_execute("RELEASE job", []);
+                    value
                 }
-                let _ = state.conn.cached_execute("RELEASE job", []);
-                value
-            }
+            },
         };
         self.jobs.fetch_add(1, Ordering::Relaxed);
         let full = match state.open.as_mut() {
@@ -429,6 +446,23 @@ mod tests {
         writer.write_async_commit(|c| insert(c, "after")).unwrap();
         assert!(!writer.last_commit_failed.load(Ordering::SeqCst));
         assert_eq!(values(&path), ["after"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_async_job_has_no_savepoint_a_failing_statement_undoes_itself() {
+        let dir = temp_dir("async-undo");
+        let (writer, path) = writer(&dir);
+        writer.write(|c| insert(c, "taken")).unwrap();
+        // Its first change stays, its failing statement (a duplicate) is
+        // undone by SQLite alone, and the writer goes on.
+        let failed = writer.write_async_commit(|c| {
+            insert(c, "kept")?;
+            insert(c, "taken")
+        });
+        assert!(failed.is_err());
+        writer.write(|c| insert(c, "after")).unwrap();
+        assert_eq!(values(&path), ["after", "kept", "taken"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -118,6 +118,8 @@ pub fn by_digest(app: &App, from: Option<&str>, authorization: Option<&str>, met
     // new nonce or count at once, so replays are refused all the same; only
     // a failing commit could lose a count, and after one the writes wait
     // again. Waiting cost a third of the throughput of a DIGEST round.
+    // What the job changes (a new nonce, a count that only grows) is right
+    // to keep even if the job then fails: it needs no savepoint.
     let fresh_pair = answer.is_none().then(nonce_pair);
     let job = |tx: &rusqlite::Connection| {
         let found = db::accounts::by_sip_with_passwords(tx, &address.username, &address.domain)?;
