@@ -2,8 +2,10 @@
 //!
 //! Every in-process write runs on one connection, one job at a time. When
 //! writers queue up, a job that finds the writer busy joins the transaction
-//! already open instead of starting its own: each job runs in a savepoint
-//! (a failing job undoes only its own changes), and the transaction
+//! already open instead of starting its own: each joining job runs in a
+//! savepoint (a failing job undoes only its own changes; the first job of a
+//! transaction needs none, its failure rolls the transaction back), and the
+//! transaction
 //! commits when no other writer is waiting or the batch is full. A caller
 //! gets its answer only after that commit, so an acknowledged write is a
 //! committed write, exactly as with one transaction per job.
@@ -205,6 +207,7 @@ impl Writer {
     /// and the batch whose commit makes it durable.
     fn run<T>(&self, undo: Undo, f: impl FnOnce(&Connection) -> AppResult<T>) -> AppResult<(T, Arc<Batch>)> {
         let mut state = self.lock();
+        let alone = state.open.is_none();
         let batch = match &state.open {
             Some((batch, _)) => batch.clone(),
             None => {
@@ -219,6 +222,20 @@ impl Writer {
         };
         let value = match undo {
             Undo::Statement => catch_unwind(AssertUnwindSafe(|| f(&state.conn))),
+            // First in its transaction: undoing the job is rolling the
+            // transaction back, no savepoint needed (the usual case when
+            // writes do not pile up; a savepoint costs two statements and
+            // SQLite's bookkeeping of every page it changes).
+            Undo::Job if alone => {
+                let value = catch_unwind(AssertUnwindSafe(|| f(&state.conn)));
+                if !matches!(value, Ok(Ok(_))) {
+                    let _ = state.conn.cached_execute("ROLLBACK", []);
+                    if let Some((batch, _)) = state.open.take() {
+                        batch.finish(Ok(()));
+                    }
+                }
+                value
+            }
             Undo::Job => match state.conn.cached_execute("SAVEPOINT job", []) {
                 Err(e) => Ok(Err(e.into())),
                 Ok(_) => {
