@@ -166,6 +166,17 @@ fn home_login_logout_and_session() {
     assert_eq!(by_header.status, 302, "{}", by_header.text());
     let by_nothing = b.send(b.server.post("/authenticate").form(&[("username", "alice01"), ("password", "nope")]));
     assert_eq!(by_nothing.status, 403);
+    // A script asking for JSON gets the 422 and the errors, not a redirect.
+    let scripted = b
+        .server
+        .post("/authenticate")
+        .header("Accept", "application/json")
+        .header("Cookie", b.cookie.as_deref().unwrap_or_default())
+        .header("X-XSRF-TOKEN", &xsrf)
+        .form(&[("username", "alice01"), ("password", "nope")])
+        .send()
+        .expect(422);
+    assert!(scripted.json()["errors"].as_object().is_some_and(|e| !e.is_empty()), "{}", scripted.text());
     // Unknown account: same message.
     let resp = b.rejected("/login", "/authenticate", &[("username", "nobody1"), ("password", "x")]);
     assert!(resp.text().contains("Wrong username or password."));

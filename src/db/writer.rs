@@ -5,8 +5,8 @@
 //! already open instead of starting its own: each joining job runs in a
 //! savepoint (a failing job undoes only its own changes; the first job of a
 //! transaction needs none, its failure rolls the transaction back), and the
-//! transaction
-//! commits when no other writer is waiting or the batch is full. A caller
+//! transaction commits when no other writer is waiting or the batch is
+//! full. A caller
 //! gets its answer only after that commit, so an acknowledged write is a
 //! committed write, exactly as with one transaction per job.
 //!

@@ -162,7 +162,12 @@ impl<'a> Web<'a> {
     /// for the next page, and the browser goes back to the form (web.md
     /// 1.4), so reloading the page never posts the form again. Back is the
     /// page the form was on (`Referer`, same site only), else `form_page`.
+    /// A script asking for JSON gets the 422 with the errors instead, as
+    /// Laravel answers it.
     pub fn back(&self, form_page: &str, input: &Input, errors: &FieldErrors) -> WebResult {
+        if self.ctx.wants_json() {
+            return Ok(crate::http::error_response(&AppError::Validation(errors.clone()), true));
+        }
         self.set(OLD_INPUT, input.without_secrets())?;
         self.set(OLD_ERRORS, errors.to_json())?;
         let referer = self.ctx.header("Referer").and_then(|r| same_site_path(r, self.ctx.header("Host")));
