@@ -16,19 +16,27 @@ macro_rules! log_line {
     }};
 }
 
-/// Writes one whole log line to stderr with one `write`, without taking
-/// the standard library's stderr lock: every worker logs every request,
-/// and that lock was where they queued. A line written at once is not
-/// interleaved with another (a pipe takes up to 4 KiB whole; journald reads
-/// stderr through a stream socket, one line per record).
+/// Writes one whole log line to stderr. A line of up to 4 KiB goes out in
+/// one `write` without the standard library's stderr lock (every worker
+/// logs every request, and that lock was where they queued): a pipe takes
+/// such a write whole, so lines never interleave. Longer lines, and the
+/// rest of a write the kernel cut short, go through the lock.
 #[doc(hidden)]
 pub fn write_log_line(line: &[u8]) {
     use std::io::Write as _;
-    use std::os::fd::FromRawFd as _;
-    // SAFETY: fd 2 stays open for the whole process; ManuallyDrop keeps this
-    // borrowed File from closing it.
-    let mut stderr = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(2) });
-    let _ = stderr.write_all(line);
+    const WHOLE: usize = 4096;
+    let mut rest = line;
+    if line.len() <= WHOLE {
+        // SAFETY: `line` is a valid buffer of `line.len()` bytes; fd 2 is the
+        // process's stderr, open for its whole life.
+        let written = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        match usize::try_from(written) {
+            Ok(n) if n >= line.len() => return,
+            Ok(n) => rest = &line[n..],
+            Err(_) => {}
+        }
+    }
+    let _ = std::io::stderr().lock().write_all(rest);
 }
 
 pub mod app;

@@ -1297,12 +1297,16 @@ fn expired_nonces_are_cleaned_by_key_range_and_by_the_command() {
     for i in 0..4_500 {
         insert(&format!("{old_prefix}{i:0>23}"));
     }
-    // An expired nonce of an older version: a random key above today's prefix.
+    // Expired nonces of an older version (random keys): one above tomorrow's
+    // prefix, swept by the server too; one between the cutoff's prefix and
+    // tomorrow's, which only the command reaches.
     insert("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
-    assert_eq!(server.count("nonces"), 4_502);
+    let between = format!("{}{}", time_prefix(now * 1_000_000), "0".repeat(23));
+    insert(&between);
+    assert_eq!(server.count("nonces"), 4_503);
 
     let app = library_app(&server);
-    assert_eq!(flexiapi::services::maintenance::clear_expired_nonces(&app).unwrap(), 4_500);
+    assert_eq!(flexiapi::services::maintenance::clear_expired_nonces(&app).unwrap(), 4_501);
     let left: Vec<String> = db
         .prepare("SELECT nonce FROM nonces ORDER BY nonce")
         .unwrap()
@@ -1311,7 +1315,7 @@ fn expired_nonces_are_cleaned_by_key_range_and_by_the_command() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
-    assert!(left.contains(&"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz".to_string()));
+    assert!(left.contains(&between));
 
     let out = server.cli(&["digest:clear-nonces", "60"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 expired nonces deleted"));

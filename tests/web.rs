@@ -153,7 +153,10 @@ fn home_login_logout_and_session() {
     let here = b.server.url("/login?from=home");
     assert_eq!(with_referer(&here).expect(302).header("Location").as_deref(), Some("/login?from=home"));
     let protocol_relative = b.server.url("//evil.example/login");
-    for elsewhere in ["https://evil.example/login", "http://127.0.0.1:1/login", protocol_relative.as_str()] {
+    let backslash = b.server.url("/\\evil.example/login");
+    for elsewhere in
+        ["https://evil.example/login", "http://127.0.0.1:1/login", protocol_relative.as_str(), backslash.as_str()]
+    {
         assert_eq!(with_referer(elsewhere).expect(302).header("Location").as_deref(), Some("/login"), "{elsewhere}");
     }
     // A script may send the token as X-XSRF-TOKEN instead of `_token`.

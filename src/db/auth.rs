@@ -60,16 +60,21 @@ pub fn delete_nonce(conn: &Connection, nonce: &str) -> rusqlite::Result<usize> {
 }
 
 /// Deletes up to `limit` nonces created more than `minutes` ago, among
-/// those whose key sorts below `below` (time-ordered nonces made before a
+/// those whose key is in `from..below` (time-ordered nonces made before a
 /// moment sort below that moment's prefix: the search is then a range of the
 /// key, not a scan of the table). `+created_at` compares the stored text as
 /// text, instead of converting every row's date to a number (the column's
 /// NUMERIC affinity would).
-pub fn delete_nonces_older_than(conn: &Connection, minutes: i64, below: &str, limit: i64) -> rusqlite::Result<usize> {
+pub fn delete_nonces_older_than(
+    conn: &Connection,
+    minutes: i64,
+    (from, below): (&str, &str),
+    limit: i64,
+) -> rusqlite::Result<usize> {
     conn.cached_execute(
         "DELETE FROM nonces WHERE nonce IN \
-         (SELECT nonce FROM nonces WHERE nonce < ?2 AND +created_at < ?1 LIMIT ?3)",
-        params![time::minutes_ago_sql(minutes), below, limit],
+         (SELECT nonce FROM nonces WHERE nonce >= ?2 AND nonce < ?3 AND +created_at < ?1 LIMIT ?4)",
+        params![time::minutes_ago_sql(minutes), from, below, limit],
     )
 }
 

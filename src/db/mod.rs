@@ -382,14 +382,14 @@ pub fn query_in<T>(
 /// `sql` with `{in}` replaced by `size` placeholders, built once per
 /// thread: the statement is looked up by its text on every call, and
 /// building the text each time cost more than running a one-row query.
-/// Keyed by the template's address, which a `&'static str` keeps.
+/// Keyed by the template's address and length, which a `&'static str` keeps.
 fn with_in_list(sql: &'static str, size: usize) -> std::rc::Rc<str> {
     thread_local! {
-        static RENDERED: std::cell::RefCell<std::collections::HashMap<(usize, usize), std::rc::Rc<str>>> =
+        static RENDERED: std::cell::RefCell<std::collections::HashMap<(usize, usize, usize), std::rc::Rc<str>>> =
             Default::default();
     }
     RENDERED.with(|cache| {
-        let key = (sql.as_ptr() as usize, size);
+        let key = (sql.as_ptr() as usize, sql.len(), size);
         if let Some(text) = cache.borrow().get(&key) {
             return text.clone();
         }

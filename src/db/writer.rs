@@ -248,6 +248,19 @@ impl Writer {
                 }
             },
         };
+        if state.open.is_some() && state.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back on an error (disk full,
+            // I/O error): the batch's earlier jobs are undone too. They, and
+            // any job still to join, must hear it now, not at a COMMIT that
+            // would find no transaction (or commit later jobs run outside it).
+            if let Some((rolled_back, _)) = state.open.take() {
+                self.last_commit_failed.store(true, Ordering::SeqCst);
+                rolled_back.finish(Err(CommitFailure {
+                    code: ffi::Error::new(ffi::SQLITE_ABORT),
+                    message: Some("the transaction was rolled back after an error".into()),
+                }));
+            }
+        }
         self.jobs.fetch_add(1, Ordering::Relaxed);
         let full = match state.open.as_mut() {
             Some((_, jobs)) => {
@@ -480,6 +493,34 @@ mod tests {
         assert!(failed.is_err());
         writer.write(|c| insert(c, "after")).unwrap();
         assert_eq!(values(&path), ["after", "kept", "taken"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_transaction_rolled_back_under_a_batch_fails_every_job_of_it() {
+        let dir = temp_dir("rolled-back");
+        let (writer, path) = writer(&dir);
+        // A job ending the transaction stands for SQLite rolling it back by
+        // itself after an I/O error or a full disk.
+        let jobs: Vec<Box<dyn FnOnce(&Connection) -> AppResult<()> + Send>> = vec![
+            Box::new(|c: &Connection| insert(c, "before")),
+            Box::new(|c: &Connection| {
+                c.execute_batch("ROLLBACK")?;
+                Ok(())
+            }),
+            Box::new(|c: &Connection| insert(c, "after")),
+        ];
+        let results = queued(&writer, jobs);
+        let names = ["holder", "before", "", "after"];
+        let stored = values(&path);
+        // The holder shared the rolled-back transaction.
+        assert!(results[0].is_err() && results[2].is_err(), "{results:?}");
+        // Acknowledged exactly when stored.
+        for (name, result) in names.iter().zip(&results).filter(|(n, _)| !n.is_empty()) {
+            assert_eq!(result.is_ok(), stored.contains(&name.to_string()), "{name}: {result:?} with {stored:?}");
+        }
+        writer.write(|c| insert(c, "later")).unwrap();
+        assert!(values(&path).contains(&"later".to_string()));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

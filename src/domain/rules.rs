@@ -51,12 +51,22 @@ impl Input {
 
     /// The fields a form may show again after a failure: no password of any
     /// kind, no CSRF token, no captcha answer (Laravel's "old input" keeps
-    /// no passwords either).
+    /// no passwords either). Kept in the session until the form is shown
+    /// again, so only what a form can hold: short text values, a few dozen.
     pub fn without_secrets(&self) -> Value {
-        let kept = self.0.iter().filter(|(k, _)| {
-            !k.contains("password") && !matches!(k.as_str(), "_token" | "_method" | "g-recaptcha-response")
+        const MOST_FIELDS: usize = 40;
+        const LONGEST_VALUE: usize = 1024;
+        let kept = self.0.iter().filter(|(k, v)| {
+            k.len() <= 64
+                && !k.contains("password")
+                && !matches!(k.as_str(), "_token" | "_method" | "g-recaptcha-response")
+                && match v {
+                    Value::String(s) => s.len() <= LONGEST_VALUE,
+                    Value::Null | Value::Bool(_) | Value::Number(_) => true,
+                    Value::Array(_) | Value::Object(_) => false,
+                }
         });
-        Value::Object(kept.map(|(k, v)| (k.clone(), v.clone())).collect())
+        Value::Object(kept.take(MOST_FIELDS).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     /// A scalar as text; `None` when absent, null, an array or an object.
@@ -283,6 +293,28 @@ pub fn check_password_with_minimum(field: &str, password: &str, minimum: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_input_keeps_short_plain_values_only() {
+        let mut fields: Vec<(String, String)> = vec![
+            ("username".into(), "alice01".into()),
+            ("password".into(), "secret".into()),
+            ("current_password".into(), "secret".into()),
+            ("_token".into(), "csrf".into()),
+            ("g-recaptcha-response".into(), "answer".into()),
+            ("huge".into(), "x".repeat(5000)),
+            ("k".repeat(100), "long name".into()),
+        ];
+        fields.extend((0..100).map(|i| (format!("zz-junk{i:03}"), "v".into())));
+        let kept = Input::from_pairs(fields).without_secrets();
+        let kept = kept.as_object().unwrap();
+        assert_eq!(kept.get("username").and_then(Value::as_str), Some("alice01"));
+        for gone in ["password", "current_password", "_token", "g-recaptcha-response", "huge"] {
+            assert!(!kept.contains_key(gone), "{gone}");
+        }
+        assert!(kept.keys().all(|k| k.len() <= 64));
+        assert!(kept.len() <= 40, "{} fields kept", kept.len());
+    }
     use serde_json::json;
 
     #[test]

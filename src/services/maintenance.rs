@@ -45,26 +45,34 @@ pub fn clear_api_keys(app: &App, minutes: i64) -> AppResult<usize> {
 /// every other write back for seconds.
 const NONCE_CHUNK: i64 = 2_000;
 
-/// `digest:clear-nonces`: every nonce created more than `minutes` ago.
+/// Every alphanumeric key is in `ALL_KEYS`.
+const ALL_KEYS: (&str, &str) = ("", "~");
+
+/// `digest:clear-nonces`: every nonce created more than `minutes` ago, from
+/// any version (the whole table is looked at).
 pub fn clear_nonces(app: &App, minutes: i64) -> AppResult<usize> {
-    // Above every alphanumeric key: the whole table is looked at, nonces
-    // from any version included.
-    clear_nonces_below(app, minutes, "~")
+    clear_nonces_in(app, minutes, ALL_KEYS)
 }
 
-/// The server's hourly cleanup: the same, looking only at the nonces this
-/// version makes (time-ordered), so it reads the expired rows and no
-/// others. Older random nonces are left to `digest:clear-nonces`.
+/// The server's hourly cleanup: the same, reading the expired rows and
+/// (almost) no others. This version's nonces start with their creation time,
+/// so the expired ones sort below the cutoff's prefix; keys above the
+/// prefix of tomorrow cannot be this version's, they are random nonces of
+/// older versions, swept too. Only an older random nonce falling between the
+/// two waits for `digest:clear-nonces`.
 pub fn clear_expired_nonces(app: &App) -> AppResult<usize> {
-    let cutoff = crate::domain::time::now_unix() - NONCE_MINUTES * 60;
-    let below = crate::domain::random::time_prefix(cutoff.max(0) as u64 * 1_000_000);
-    clear_nonces_below(app, NONCE_MINUTES, &below)
+    use crate::domain::random::time_prefix;
+    let now = crate::domain::time::now_unix().max(0) as u64;
+    let cutoff = time_prefix(now.saturating_sub(NONCE_MINUTES as u64 * 60) * 1_000_000);
+    let tomorrow = time_prefix((now + 86_400) * 1_000_000);
+    Ok(clear_nonces_in(app, NONCE_MINUTES, ("", &cutoff))?
+        + clear_nonces_in(app, NONCE_MINUTES, (&tomorrow, ALL_KEYS.1))?)
 }
 
-fn clear_nonces_below(app: &App, minutes: i64, below: &str) -> AppResult<usize> {
+fn clear_nonces_in(app: &App, minutes: i64, keys: (&str, &str)) -> AppResult<usize> {
     let mut total = 0;
     loop {
-        let deleted = app.db.write(|tx| Ok(db::auth::delete_nonces_older_than(tx, minutes, below, NONCE_CHUNK)?))?;
+        let deleted = app.db.write(|tx| Ok(db::auth::delete_nonces_older_than(tx, minutes, keys, NONCE_CHUNK)?))?;
         total += deleted;
         if (deleted as i64) < NONCE_CHUNK {
             return Ok(total);

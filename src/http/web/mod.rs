@@ -293,7 +293,9 @@ impl Old {
 fn same_site_path(referer: &str, host: Option<&str>) -> Option<String> {
     let rest = referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://"))?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    (Some(authority) == host && !path.starts_with('/')).then(|| format!("/{path}"))
+    // `//` or `/\` would leave the site; control characters have no place.
+    let safe = !path.starts_with('/') && !path.contains(|c: char| c == '\\' || c.is_control());
+    (Some(authority) == host && safe).then(|| format!("/{path}"))
 }
 
 /// What a handler may end with besides a page: a redirect or an error.
