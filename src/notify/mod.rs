@@ -92,6 +92,23 @@ fn drain_capped<R: std::io::Read + Send + 'static>(mut reader: R) -> std::sync::
     rx
 }
 
+/// Starts `cmd`, waiting out "Text file busy": the program was open for
+/// writing a moment ago (an operator's deploy replacing it, or a descriptor
+/// a concurrent fork inherited for the instant before its exec). It clears
+/// within milliseconds.
+pub(crate) fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut attempts = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 10 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs `cmd` (never through a shell) with stdout/stderr captured, feeding
 /// `stdin` when given, and kills it when it outlives `timeout`.
 pub(crate) fn run_bounded(
@@ -105,19 +122,7 @@ pub(crate) fn run_bounded(
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // ETXTBSY (26): the program was just written and another thread's fork
-    // still holds it open for writing; it goes away within milliseconds.
-    let mut attempts = 0;
-    let mut child = loop {
-        match cmd.spawn() {
-            Ok(child) => break child,
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let mut child = spawn(cmd)?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         std::thread::spawn(move || {
             use std::io::Write;

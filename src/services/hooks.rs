@@ -189,16 +189,16 @@ fn run(
 ) -> Result<Vec<u8>, String> {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        .process_group(0);
+    let mut child = crate::notify::spawn(&mut command).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     let pid = child.id() as i32;
 
     // Stdin and stdout are served by threads so that a hook which does not
