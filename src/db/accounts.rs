@@ -517,14 +517,16 @@ pub fn creation_buckets(
 
 // --- one-use confirmation keys (activation, recovery) ---
 
-/// Activates the account and clears its confirmation key, only if the key
-/// is still `key`: of two concurrent uses, one wins. True for the winner.
-/// Spends the confirmation key; the account is activated if it has a
-/// password (one signed up on the portal gets it activated when it sets
-/// its first password, web.md 4.2).
+/// Spends the confirmation key, only if it is still `key`: of two
+/// concurrent uses, one wins (true for the winner). The account is
+/// activated if it has a password (one signed up on the portal is activated
+/// when it sets its first password, web.md 4.2).
 pub fn consume_confirmation_key(conn: &Connection, id: i64, key: &str) -> rusqlite::Result<bool> {
     Ok(conn.cached_execute(
-        "UPDATE accounts SET activated = CASE WHEN EXISTS (SELECT 1 FROM passwords WHERE account_id = ?2)          THEN 1 ELSE activated END, confirmation_key = NULL, updated_at = ?1 WHERE id = ?2 AND confirmation_key = ?3",
+        "UPDATE accounts SET \
+           activated = CASE WHEN EXISTS (SELECT 1 FROM passwords WHERE account_id = ?2) THEN 1 ELSE activated END, \
+           confirmation_key = NULL, updated_at = ?1 \
+         WHERE id = ?2 AND confirmation_key = ?3",
         params![time::now_sql(), id, key],
     )? == 1)
 }

@@ -54,7 +54,8 @@ pub fn all_spaces(conn: &Connection) -> rusqlite::Result<Vec<Space>> {
 pub fn insert_space_if_free(conn: &Connection, domain: &str, host: &str) -> rusqlite::Result<bool> {
     let now = time::now_sql();
     let inserted = conn.cached_execute(
-        "INSERT INTO spaces (domain, host, name, super, created_at, updated_at)          SELECT ?1, ?2, ?1, 0, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM spaces WHERE domain = ?1 OR host = ?2)",
+        "INSERT INTO spaces (domain, host, name, super, created_at, updated_at) \
+         SELECT ?1, ?2, ?1, 0, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM spaces WHERE domain = ?1 OR host = ?2)",
         params![domain, host, now],
     )?;
     Ok(inserted == 1)

@@ -315,6 +315,9 @@ mod tests {
         rows.map(Result::unwrap).collect()
     }
 
+    /// A job of the lists the tests queue.
+    type Job = Box<dyn FnOnce(&Connection) -> AppResult<()> + Send>;
+
     fn insert(conn: &Connection, v: &str) -> AppResult<()> {
         conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
         Ok(())
@@ -381,7 +384,7 @@ mod tests {
         let dir = temp_dir("fail");
         let (writer, path) = writer(&dir);
         let ok = |name: &'static str| move |c: &Connection| insert(c, name);
-        let jobs: Vec<Box<dyn FnOnce(&Connection) -> AppResult<()> + Send>> = vec![
+        let jobs: Vec<Job> = vec![
             Box::new(ok("a")),
             // Writes, then fails: its row must not survive.
             Box::new(|c: &Connection| {
@@ -423,7 +426,7 @@ mod tests {
         let (writer, path) = writer(&dir);
         // A deferred foreign key is only checked at COMMIT: the job itself
         // succeeds, the commit of its batch does not.
-        let jobs: Vec<Box<dyn FnOnce(&Connection) -> AppResult<()> + Send>> = vec![
+        let jobs: Vec<Job> = vec![
             Box::new(|c: &Connection| insert(c, "innocent")),
             Box::new(|c: &Connection| {
                 c.execute("INSERT INTO child (parent_id) VALUES (42)", [])?;
@@ -502,7 +505,7 @@ mod tests {
         let (writer, path) = writer(&dir);
         // A job ending the transaction stands for SQLite rolling it back by
         // itself after an I/O error or a full disk.
-        let jobs: Vec<Box<dyn FnOnce(&Connection) -> AppResult<()> + Send>> = vec![
+        let jobs: Vec<Job> = vec![
             Box::new(|c: &Connection| insert(c, "before")),
             Box::new(|c: &Connection| {
                 c.execute_batch("ROLLBACK")?;

@@ -163,7 +163,6 @@ fn phone_number_regex() -> &'static Regex {
     })
 }
 
-/// FlexiAPI's IsNotPhoneNumber: a leading `+` or anything shaped like a number.
 /// `host[:port]` (or `[v6]:port`) without its port: a `Host` header, the
 /// authority of a URL.
 pub fn host_without_port(authority: &str) -> &str {
@@ -176,6 +175,7 @@ pub fn host_without_port(authority: &str) -> &str {
     }
 }
 
+/// FlexiAPI's IsNotPhoneNumber: a leading `+` or anything shaped like a number.
 pub fn looks_like_phone_number(text: &str) -> bool {
     text.starts_with('+') || phone_number_regex().is_match(text)
 }
@@ -293,6 +293,7 @@ pub fn check_password_with_minimum(field: &str, password: &str, minimum: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn old_input_keeps_short_plain_values_only() {
@@ -315,7 +316,6 @@ mod tests {
         assert!(kept.keys().all(|k| k.len() <= 64));
         assert!(kept.len() <= 40, "{} fields kept", kept.len());
     }
-    use serde_json::json;
 
     #[test]
     fn normalisation() {

@@ -83,6 +83,29 @@ impl<'a> Ctx<'a> {
     }
 
     /// Does the client prefer JSON (Laravel's `expectsJson`)?
+    /// The `Referer` when it names a page of this site (by the request's
+    /// `Host` or `APP_URL`): as sent, and its path (and query). For "back"
+    /// redirects, so never one that would leave the site: `//host`, a
+    /// backslash (`/\\host` is `//host` to a browser), control characters.
+    pub fn referer_on_this_site(&self) -> Option<(&'a str, String)> {
+        let referer = self.header("Referer")?;
+        let path = match referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://")) {
+            Some(rest) => {
+                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let app_authority = self.app.config.app_url.split_once("://").and_then(|(_, r)| r.split('/').next());
+                if Some(authority) != self.header("Host") && Some(authority) != app_authority {
+                    return None;
+                }
+                format!("/{path}")
+            }
+            None => referer.to_string(),
+        };
+        let safe = path.starts_with('/')
+            && !path[1..].starts_with('/')
+            && !path.contains(|c: char| c == '\\' || c.is_control());
+        safe.then_some((referer, path))
+    }
+
     pub fn wants_json(&self) -> bool {
         self.header("Accept").is_some_and(|a| a.contains("/json") || a.contains("+json"))
             || self.header("X-Requested-With").is_some_and(|x| x.eq_ignore_ascii_case("XMLHttpRequest"))

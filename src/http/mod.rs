@@ -104,12 +104,7 @@ pub fn dispatch(app: &App, request: &rouille::Request) -> (&'static str, Respons
             } else if matches!(error, AppError::Validation(_)) {
                 // Laravel's answer to a form it cannot accept: back where
                 // the browser came from (api.md §1.2), if that is this site.
-                let site = app.config.app_url.trim_end_matches('/');
-                let own = |r: &&str| {
-                    r.strip_prefix(site).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-                        || (r.starts_with('/') && !r.starts_with("//"))
-                };
-                Response::redirect_302(request.header("Referer").filter(own).unwrap_or("/").to_string())
+                Response::redirect_302(ctx.referer_on_this_site().map_or("/", |(as_sent, _)| as_sent).to_string())
             } else {
                 browser_error_page(&ctx, &error)
             }

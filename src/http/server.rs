@@ -142,8 +142,7 @@ impl Counter {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sleep<'a>(&self, state: MutexGuard<'a, Count>, bound: Option<Duration>) -> MutexGuard<'a, Count> {
-        let mut state = state;
+    fn sleep<'a>(&self, mut state: MutexGuard<'a, Count>, bound: Option<Duration>) -> MutexGuard<'a, Count> {
         state.sleepers += 1;
         let mut state = match bound {
             None => self.changed.wait(state).unwrap_or_else(|p| p.into_inner()),

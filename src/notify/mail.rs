@@ -685,8 +685,6 @@ fn strip_tags(s: &str) -> String {
     out
 }
 
-/// A small, safe Markdown subset: paragraphs (blank lines), line breaks,
-/// `**bold**`, `[label](http(s)://url)`. Everything else is escaped text.
 #[cfg(test)]
 #[path = "../../tests/support/smtp_server.rs"]
 mod smtp_server;

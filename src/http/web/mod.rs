@@ -170,8 +170,8 @@ impl<'a> Web<'a> {
         }
         self.set(OLD_INPUT, input.without_secrets())?;
         self.set(OLD_ERRORS, errors.to_json())?;
-        let referer = self.ctx.header("Referer").and_then(|r| same_site_path(r, self.ctx.header("Host")));
-        redirect(referer.as_deref().unwrap_or(form_page))
+        let back = self.ctx.referer_on_this_site().map(|(_, path)| path);
+        redirect(back.as_deref().unwrap_or(form_page))
     }
 
     /// What the last failed form left (see `back`), taken once.
@@ -287,15 +287,6 @@ impl Old {
             None => views::form::State { lang, ..Default::default() },
         }
     }
-}
-
-/// The path (and query) of `referer` when it points at this site.
-fn same_site_path(referer: &str, host: Option<&str>) -> Option<String> {
-    let rest = referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://"))?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    // `//` or `/\` would leave the site; control characters have no place.
-    let safe = !path.starts_with('/') && !path.contains(|c: char| c == '\\' || c.is_control());
-    (Some(authority) == host && safe).then(|| format!("/{path}"))
 }
 
 /// What a handler may end with besides a page: a redirect or an error.
